@@ -1,0 +1,354 @@
+/* Incremental frame decoder (docs/wire-format.md, "Framing and fds"). Bytes go
+ * to a staging buffer, except long payload tails which are read in place. */
+#include "ipc/frame.h"
+
+#include "ipc/errors.h"
+#include "msg_internal.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define STAGE_SIZE (64u * 1024u)
+/* A payload tail at least this long is read straight into the payload buffer. */
+#define ZERO_COPY_MIN 4096u
+
+struct ipc_frame_decoder {
+    ipc_frame_limits lim;
+    int err;
+    uint32_t err_type;
+
+    uint8_t *stage; /* STAGE_SIZE bytes; [start, end) not parsed yet */
+    size_t start, end;
+    int zero_copy; /* the last space() pointed into the payload */
+
+    int have_header;
+    ipc_msg_header hdr;
+    uint8_t *payload;
+    size_t payload_cap, payload_got;
+
+    int *fdq; /* ring of received fds not yet given to a message */
+    size_t fdq_head, fdq_len, fdq_cap;
+
+    ipc_msg **ready; /* ring of decoded messages */
+    size_t ready_head, ready_len, ready_cap;
+};
+
+void ipc_frame_limits_default(ipc_frame_limits *lim)
+{
+    lim->max_payload = IPC_FRAME_DEFAULT_MAX_PAYLOAD;
+    lim->max_fds = IPC_FRAME_DEFAULT_MAX_FDS;
+    lim->type_known = NULL;
+    lim->type_ctx = NULL;
+}
+
+int ipc_frame_decoder_new(ipc_frame_decoder **out, const ipc_frame_limits *lim)
+{
+    *out = NULL;
+    ipc_frame_decoder *d = calloc(1, sizeof *d);
+    if (!d)
+        return -ENOMEM;
+    if (lim)
+        d->lim = *lim;
+    else
+        ipc_frame_limits_default(&d->lim);
+    if (d->lim.max_fds > IPC_MSG_MAX_FDS || d->lim.max_payload > 0x7ffffff0u) {
+        free(d);
+        return -EINVAL;
+    }
+    d->stage = malloc(STAGE_SIZE);
+    if (!d->stage) {
+        free(d);
+        return -ENOMEM;
+    }
+    *out = d;
+    return 0;
+}
+
+static void close_queued_fds(ipc_frame_decoder *d)
+{
+    for (size_t i = 0; i < d->fdq_len; i++)
+        close(d->fdq[(d->fdq_head + i) % d->fdq_cap]);
+    d->fdq_len = 0;
+}
+
+void ipc_frame_decoder_free(ipc_frame_decoder *d)
+{
+    if (!d)
+        return;
+    for (size_t i = 0; i < d->ready_len; i++)
+        ipc_msg_free(d->ready[(d->ready_head + i) % d->ready_cap]);
+    close_queued_fds(d);
+    free(d->ready);
+    free(d->fdq);
+    free(d->payload);
+    free(d->stage);
+    free(d);
+}
+
+/* Records the first error; drops what can never be delivered. Messages already
+ * decoded stay in the ready ring: nothing accepted is lost. */
+static int fail(ipc_frame_decoder *d, int err)
+{
+    if (!d->err) {
+        d->err = err;
+        d->err_type = d->have_header ? d->hdr.type : 0;
+        close_queued_fds(d);
+        free(d->payload);
+        d->payload = NULL;
+        d->have_header = 0;
+        d->start = d->end = 0;
+    }
+    return d->err;
+}
+
+int ipc_frame_decoder_push_fds(ipc_frame_decoder *d, const int *fds, size_t n)
+{
+    /* A peer may send the next message's fds early, but never more than two
+     * messages' worth can be outstanding. */
+    size_t bound = 2 * (size_t)d->lim.max_fds;
+    if (d->err || n > bound - d->fdq_len) {
+        for (size_t i = 0; i < n; i++)
+            close(fds[i]);
+        return d->err ? d->err : fail(d, IPC_E_TOO_MANY_FDS);
+    }
+    if (d->fdq_len + n > d->fdq_cap) {
+        size_t cap = d->fdq_cap ? d->fdq_cap : 16;
+        while (cap < d->fdq_len + n)
+            cap *= 2;
+        int *q = malloc(cap * sizeof *q);
+        if (!q) {
+            for (size_t i = 0; i < n; i++)
+                close(fds[i]);
+            return fail(d, -ENOMEM);
+        }
+        for (size_t i = 0; i < d->fdq_len; i++)
+            q[i] = d->fdq[(d->fdq_head + i) % d->fdq_cap];
+        free(d->fdq);
+        d->fdq = q;
+        d->fdq_cap = cap;
+        d->fdq_head = 0;
+    }
+    for (size_t i = 0; i < n; i++)
+        d->fdq[(d->fdq_head + d->fdq_len + i) % d->fdq_cap] = fds[i];
+    d->fdq_len += n;
+    return 0;
+}
+
+static int push_ready(ipc_frame_decoder *d, ipc_msg *m)
+{
+    if (d->ready_len == d->ready_cap) {
+        size_t cap = d->ready_cap ? d->ready_cap * 2 : 16;
+        ipc_msg **r = malloc(cap * sizeof *r);
+        if (!r)
+            return -ENOMEM;
+        for (size_t i = 0; i < d->ready_len; i++)
+            r[i] = d->ready[(d->ready_head + i) % d->ready_cap];
+        free(d->ready);
+        d->ready = r;
+        d->ready_cap = cap;
+        d->ready_head = 0;
+    }
+    d->ready[(d->ready_head + d->ready_len) % d->ready_cap] = m;
+    d->ready_len++;
+    return 0;
+}
+
+/* The payload is complete: claim its fds and queue the message. */
+static int emit(ipc_frame_decoder *d)
+{
+    uint32_t nfds = d->hdr.num_fds;
+    if (d->fdq_len < nfds)
+        return fail(d, IPC_E_FD_COUNT);
+    int fds[IPC_MSG_MAX_FDS];
+    for (uint32_t i = 0; i < nfds; i++)
+        fds[i] = d->fdq[(d->fdq_head + i) % d->fdq_cap];
+    d->fdq_head = d->fdq_cap ? (d->fdq_head + nfds) % d->fdq_cap : 0;
+    d->fdq_len -= nfds;
+
+    uint8_t *payload = d->payload;
+    d->payload = NULL;
+    d->payload_cap = d->payload_got = 0;
+    d->have_header = 0;
+    ipc_msg *m = ipc__msg_from_frame(&d->hdr, payload, fds); /* takes both */
+    if (!m || push_ready(d, m) != 0) {
+        ipc_msg_free(m);
+        return fail(d, -ENOMEM);
+    }
+    return 0;
+}
+
+/* Grows the payload buffer towards `want` bytes (never beyond the frame). */
+static int grow_payload(ipc_frame_decoder *d, size_t want)
+{
+    if (want <= d->payload_cap)
+        return 0;
+    uint8_t *p = realloc(d->payload, want);
+    if (!p)
+        return fail(d, -ENOMEM);
+    d->payload = p;
+    d->payload_cap = want;
+    return 0;
+}
+
+/* Room for the next chunk: doubles what has arrived, at least 64 KiB. Memory
+ * follows the bytes received, so a lying size costs the liar, not us. */
+static size_t next_payload_cap(const ipc_frame_decoder *d)
+{
+    size_t size = d->hdr.payload_size;
+    size_t step = d->payload_got > STAGE_SIZE ? d->payload_got : STAGE_SIZE;
+    return size - d->payload_got < step ? size : d->payload_got + step;
+}
+
+static int start_frame(ipc_frame_decoder *d)
+{
+    int rc = ipc_msg_decode_header(d->stage + d->start, &d->hdr);
+    d->start += IPC_MSG_HEADER_SIZE;
+    d->have_header = 1;
+    if (rc)
+        return fail(d, rc);
+    if (d->hdr.payload_size > d->lim.max_payload)
+        return fail(d, IPC_E_BAD_SIZE);
+    if (d->hdr.num_fds > d->lim.max_fds)
+        return fail(d, IPC_E_TOO_MANY_FDS);
+    if (d->lim.type_known && !d->lim.type_known(d->hdr.type, d->lim.type_ctx))
+        return fail(d, IPC_E_UNKNOWN_TYPE);
+    d->payload_got = 0;
+    if (d->hdr.payload_size == 0)
+        return emit(d);
+    return grow_payload(d, next_payload_cap(d));
+}
+
+/* Parses everything the staging buffer holds. */
+static int parse(ipc_frame_decoder *d)
+{
+    while (!d->err) {
+        size_t avail = d->end - d->start;
+        if (!d->have_header) {
+            if (avail < IPC_MSG_HEADER_SIZE)
+                break;
+            start_frame(d);
+            continue;
+        }
+        if (avail == 0)
+            break;
+        size_t need = d->hdr.payload_size - d->payload_got;
+        size_t take = avail < need ? avail : need;
+        if (grow_payload(d, d->payload_got + take) != 0)
+            break;
+        memcpy(d->payload + d->payload_got, d->stage + d->start, take);
+        d->payload_got += take;
+        d->start += take;
+        if (d->payload_got == d->hdr.payload_size)
+            emit(d);
+    }
+    if (d->start == d->end)
+        d->start = d->end = 0;
+    return d->err;
+}
+
+int ipc_frame_decoder_space(ipc_frame_decoder *d, uint8_t **buf, size_t *len)
+{
+    if (d->err)
+        return d->err;
+    size_t need = d->have_header ? d->hdr.payload_size - d->payload_got : 0;
+    if (d->have_header && d->start == d->end && need >= ZERO_COPY_MIN) {
+        if (grow_payload(d, next_payload_cap(d)) != 0)
+            return d->err;
+        d->zero_copy = 1;
+        *buf = d->payload + d->payload_got;
+        *len = d->payload_cap - d->payload_got;
+        return 0;
+    }
+    if (d->start > 0) {
+        memmove(d->stage, d->stage + d->start, d->end - d->start);
+        d->end -= d->start;
+        d->start = 0;
+    }
+    d->zero_copy = 0;
+    *buf = d->stage + d->end;
+    *len = STAGE_SIZE - d->end;
+    return 0;
+}
+
+int ipc_frame_decoder_commit(ipc_frame_decoder *d, size_t n)
+{
+    if (d->err)
+        return d->err;
+    if (d->zero_copy) {
+        if (n > d->payload_cap - d->payload_got)
+            return fail(d, -EINVAL);
+        d->payload_got += n;
+        if (d->payload_got == d->hdr.payload_size)
+            emit(d);
+        return d->err;
+    }
+    if (n > STAGE_SIZE - d->end)
+        return fail(d, -EINVAL);
+    d->end += n;
+    return parse(d);
+}
+
+int ipc_frame_decoder_feed(ipc_frame_decoder *d, const void *data, size_t len)
+{
+    const uint8_t *p = data;
+    while (len > 0) {
+        uint8_t *buf;
+        size_t room;
+        int rc = ipc_frame_decoder_space(d, &buf, &room);
+        if (rc)
+            return rc;
+        size_t n = len < room ? len : room;
+        memcpy(buf, p, n);
+        rc = ipc_frame_decoder_commit(d, n);
+        if (rc)
+            return rc;
+        p += n;
+        len -= n;
+    }
+    return d->err;
+}
+
+int ipc_frame_decoder_next(ipc_frame_decoder *d, ipc_msg **out)
+{
+    *out = NULL;
+    if (d->ready_len > 0) {
+        *out = d->ready[d->ready_head];
+        d->ready_head = (d->ready_head + 1) % d->ready_cap;
+        d->ready_len--;
+        return 1;
+    }
+    return d->err;
+}
+
+int ipc_frame_decoder_finish(ipc_frame_decoder *d)
+{
+    if (d->err)
+        return d->err;
+    if (d->have_header || d->end > d->start)
+        return fail(d, IPC_E_TRUNCATED);
+    if (d->fdq_len > 0)
+        return fail(d, IPC_E_FD_COUNT);
+    return 0;
+}
+
+int ipc_frame_decoder_error(const ipc_frame_decoder *d)
+{
+    return d->err;
+}
+
+uint32_t ipc_frame_decoder_error_type(const ipc_frame_decoder *d)
+{
+    return d->err_type;
+}
+
+size_t ipc_frame_decoder_pending_bytes(const ipc_frame_decoder *d)
+{
+    return (d->have_header ? IPC_MSG_HEADER_SIZE + d->payload_got : 0) + (d->end - d->start);
+}
+
+size_t ipc_frame_decoder_pending_fds(const ipc_frame_decoder *d)
+{
+    return d->fdq_len;
+}
