@@ -20,6 +20,12 @@
 #define IPC_ROUTING_CONTROL INT32_MAX
 #define IPC_ROUTING_NONE (-2)
 
+/* libipc's own messages (class 0xFFFF, the "IPC" protocol): the hello each
+ * side sends first (int32 pid), and the Goodbye that closes a channel. */
+#define IPC_CLASS_INTERNAL 0xffffu
+#define IPC_MSG_HELLO IPC_MSG_TYPE(IPC_CLASS_INTERNAL, 1)
+#define IPC_MSG_GOODBYE IPC_MSG_TYPE(IPC_CLASS_INTERNAL, 2)
+
 /* Header flags. Any bit outside IPC_MSG_FLAGS_KNOWN is a bad frame. */
 enum ipc_msg_flags {
     IPC_MSG_PRIORITY_MASK = 0x3,  /* 0 normal, 1 high, 2 urgent; 3 is invalid */
