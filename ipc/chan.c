@@ -90,19 +90,28 @@ void ipc__chan_ref(ipc_chan *c)
     atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
 }
 
+/* The client end dies with the channel, as in Chromium's Close(). */
+static void drop_client_end(ipc_chan *c)
+{
+    if (c->client_fd >= 0) {
+        close(c->client_fd);
+        c->client_fd = -1;
+    }
+    if (c->client_in_map) {
+        c->client_in_map = 0;
+        int fd = ipc__chan_map_take_if(c->channel_id, c->client_map_fd);
+        if (fd >= 0)
+            close(fd);
+    }
+}
+
 static void destroy(ipc_chan *c)
 {
     for (size_t i = 0; i < c->qlen; i++)
         ipc_msg_free(c->q[(c->qhead + i) % c->qcap]);
     if (c->fd >= 0)
         close(c->fd);
-    if (c->client_fd >= 0)
-        close(c->client_fd);
-    if (c->client_in_map) {
-        int fd = ipc__chan_map_take_if(c->channel_id, c->client_map_fd);
-        if (fd >= 0)
-            close(fd);
-    }
+    drop_client_end(c);
     ipc_frame_decoder_free(c->dec);
     if (c->rev)
         event_free(c->rev);
@@ -606,6 +615,7 @@ static void shut(ipc_chan *c)
         close(c->fd);
         c->fd = -1;
     }
+    drop_client_end(c);
     /* Closes the fds of frames that never completed. */
     ipc_frame_decoder_free(c->dec);
     c->dec = NULL;

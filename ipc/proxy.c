@@ -199,6 +199,9 @@ static const ipc_listener io_listener = {io_on_message, io_on_connected, io_on_e
 static void connect_task(void *arg)
 {
     ipc_proxy *p = arg;
+    for (size_t i = 0; i < p->nfilters; i++)
+        if (p->filters[i].on_added)
+            p->filters[i].on_added(p->filters[i].ctx, p);
     if (!atomic_load(&p->closing)) {
         int rc = ipc_chan_connect(p->chan, p->ioloop);
         if (rc)
@@ -245,6 +248,13 @@ int ipc_proxy_create(ipc_proxy **out, const ipc_proxy_opts *opts)
         p->listener = *opts->listener;
     p->lctx = opts->listener_ctx;
     p->side = opts->side;
+    if (opts->nfilters) {
+        p->filters = malloc(opts->nfilters * sizeof *p->filters);
+        if (!p->filters)
+            goto fail;
+        memcpy(p->filters, opts->filters, opts->nfilters * sizeof *p->filters);
+        p->nfilters = p->filters_cap = opts->nfilters;
+    }
     ipc_chan_opts co = {opts->mode, opts->channel_id, fd, &io_listener, p, opts->limits};
     fd = -1; /* ipc_chan_create takes it either way */
     rc = ipc_chan_create(&p->chan, &co);

@@ -399,6 +399,9 @@ START_TEST(proxy_filter_consumes_and_replies_on_io_thread)
     ck_assert_int_eq(ipc_proxy_create(&srv, &o), 0);
     ipc_filter f = {pf_message, pf_added, pf_removed, pf_error, &pf};
     ck_assert_int_eq(ipc_proxy_add_filter(srv, &f), 0);
+    /* Installed once on_added ran; only then may pings arrive. */
+    while (atomic_load(&pf.added) == 0)
+        usleep(1000);
     o.mode = IPC_CHAN_CLIENT;
     o.fd = ipc_proxy_take_client_fd(srv);
     o.side = IPC_SIDE_CHILD;

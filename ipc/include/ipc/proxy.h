@@ -39,6 +39,10 @@ typedef struct ipc_proxy_opts {
     ipc_loop *listener_loop; /* the listener's thread; required */
     ipc_iothread *io;        /* NULL: ipc_iothread_default() */
     const ipc_frame_limits *limits;
+    /* Filters (copied) installed before the channel reads anything, so they
+     * see every message; ipc_proxy_add_filter() may miss the first ones. */
+    const ipc_filter *filters;
+    size_t nfilters;
 } ipc_proxy_opts;
 
 /* Creates the channel and connects it on the IO thread. Takes opts->fd on
