@@ -40,6 +40,11 @@
 #define IPC__TYPE_INT(cls, id)                                                                     \
     ((cls) >= 0x8000 ? ((int)(cls)-0x10000) * 0x10000 + (int)(id) : (int)(cls)*0x10000 + (int)(id))
 
+/* The type of message M of protocol P as a uint32_t constant expression. Use it
+ * to compare with ipc_msg_type(): comparing a uint32_t with the int enumerator
+ * of a class >= 0x8000 (IPC_MSG_IPC_Hello) trips -Wsign-compare. */
+#define IPC_MSGTYPE(P, M) ((uint32_t)IPC_MSG_##P##_##M)
+
 /* ---- C types of the kinds ---- */
 #define IPC__CTYPE_BOOL(x) bool
 #define IPC__CTYPE_INT32(x) int32_t
