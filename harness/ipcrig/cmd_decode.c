@@ -249,7 +249,7 @@ static int feed(decode_state *s, const uint8_t *data, size_t len)
     return rc;
 }
 
-static void print_error(decode_state *s, int err)
+static void print_error(decode_state *s, int err, size_t total)
 {
     char name[IPC_MSG_NAME_MAX];
     uint32_t type = ipc_frame_decoder_error_type(s->dec);
@@ -257,9 +257,11 @@ static void print_error(decode_state *s, int err)
            ipc_strerror(err), s->nmsgs, (unsigned long long)s->offset);
     if (type)
         printf("type %s\n", ipc_msg_type_name(type, 0, name, sizeof name));
+    else if (err == IPC_E_TRUNCATED)
+        printf("the stream ends %llu bytes into its %d-byte header\n",
+               (unsigned long long)(total - s->offset), IPC_MSG_HEADER_SIZE);
     else
-        printf("before its header was complete (%zu bytes of it)\n",
-               ipc_frame_decoder_pending_bytes(s->dec));
+        printf("between frames\n");
 }
 
 static int parse_opts(int argc, char **argv, decode_opts *o)
@@ -276,7 +278,7 @@ static int parse_opts(int argc, char **argv, decode_opts *o)
         } else if (strcmp(a, "--max-payload") == 0 || strcmp(a, "--max-fds") == 0) {
             if (i + 1 >= argc || rig_parse_u32(argv[i + 1], &v) != 0)
                 return rig_usage_error("decode", "%s needs a number", a);
-            if (a[6] == 'p')
+            if (strcmp(a, "--max-payload") == 0)
                 o->lim.max_payload = v;
             else
                 o->lim.max_fds = v;
@@ -320,7 +322,7 @@ int rig_cmd_decode(int argc, char **argv)
     if (rc == 0)
         rc = drain(&s);
     if (rc < 0) {
-        print_error(&s, rc);
+        print_error(&s, rc, len);
         status = RIG_EXIT_FAIL;
     } else if (s.bad_params) {
         printf("%zu messages, %zu with malformed params\n", s.nmsgs, s.bad_params);
