@@ -387,7 +387,8 @@ int ipc_actor_send_with_reply(ipc_actor *a, ipc_msg *msg, ipc_resolve_fn resolve
         reject_later(c->loop, reject, ctx, IPC_E_SEND_FAILED);
         return -ENOMEM;
     }
-    if (++c->next_txn == 0)
+    /* Async ids stay clear of the proxy's sync bit and of 0. */
+    if (++c->next_txn == 0 || (c->next_txn & IPC_SYNC_TXN_BIT))
         c->next_txn = 1;
     p->txn = c->next_txn;
     p->actor = a;

@@ -129,7 +129,7 @@ EXPECTED = {
                         "Ready", "CreateBrowser"]),
     "PBrowser": (0x44, ["LoadURL", "TitleChanged"]),
     "PTest": (0x7E, ["Ping", "Pong", "SyncEcho", "RoutedPing", "AllKinds", "Fds"]),
-    "IPC": (0xFFFF, ["Hello", "Goodbye", "Constructor", "Delete"]),
+    "IPC": (0xFFFF, ["Hello", "Goodbye", "Constructor", "Delete", "ConstructorRefused"]),
 }
 
 
