@@ -415,6 +415,13 @@ START_TEST(params_build_sets_flags_from_the_declaration)
     ipc_msg_payload(m, &len);
     ck_assert_uint_eq(len, 0);
     ipc_msg_free(m);
+    /* Async-returns ids are the caller's: never 0, never the proxy's sync bit
+     * (refused before the proxy is touched). */
+    ck_assert_int_eq(ipc_PDemo_EmptyMessageQueue_send(NULL, IPC_ROUTING_CONTROL, 0, &q),
+                     IPC_E_BAD_FLAGS);
+    ck_assert_int_eq(ipc_PDemo_EmptyMessageQueue_send(NULL, IPC_ROUTING_CONTROL,
+                                                      IPC_SYNC_TXN_BIT | 1, &q),
+                     IPC_E_BAD_FLAGS);
     ipc_PBrowser_LoadURL l = {.url = "https://example.org/"};
     ck_assert_int_eq(ipc_PBrowser_LoadURL_build(&m, 12, &l), 0);
     ck_assert_uint_eq(ipc_msg_flags(m), 0);

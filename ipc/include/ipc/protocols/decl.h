@@ -77,14 +77,15 @@
         return rc_ ? rc_ : ipc_proxy_send(proxy, m_);                                              \
     }
 
-/* ASYNC_RETURNS: the caller's actor layer owns transaction ids (never 0) and
- * matches the reply to txn_id. */
+/* ASYNC_RETURNS: the caller's actor layer owns transaction ids and matches
+ * the reply to txn_id; ids are never 0 and keep IPC_SYNC_TXN_BIT clear (that
+ * bit marks the proxy's synchronous requests): IPC_E_BAD_FLAGS otherwise. */
 #define IPC__SEND_ASYNC_RETURNS(P, M)                                                              \
     static inline int ipc_##P##_##M##_send(ipc_proxy *proxy, int32_t routing_id, uint32_t txn_id, \
                                            const ipc_##P##_##M *in)                               \
     {                                                                                              \
         ipc_msg *m_;                                                                               \
-        if (txn_id == 0)                                                                           \
+        if (txn_id == 0 || (txn_id & IPC_SYNC_TXN_BIT))                                            \
             return IPC_E_BAD_FLAGS;                                                                \
         int rc_ = ipc_msg_build(&m_, &ipc_##P##_##M##_desc, routing_id, in);                       \
         if (rc_)                                                                                   \
