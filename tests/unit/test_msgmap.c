@@ -4,7 +4,9 @@
 #include "testutil.h"
 
 #include "ipc/errors.h"
+#include "ipc/loop.h"
 #include "ipc/protocols/all.h"
+#include "ipc/proxy.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -419,6 +421,127 @@ START_TEST(msgmap_reply_carries_fds_and_protos)
 }
 END_TEST
 
+/* ---- the generated send helpers over a real proxy, between processes ---- */
+
+typedef struct srv {
+    ipc_loop *loop;
+    ipc_proxy *proxy;
+    int echoes, pings, failed_dispatch, err;
+    char ping[16];
+} srv;
+
+static int srv_echo(void *ctx, ipc_msg *msg, ipc_PTest_SyncEcho *in, ipc_PTest_SyncEcho_reply *out)
+{
+    (void)msg;
+    srv *s = ctx;
+    s->echoes++;
+    if (strcmp(in->in, "fail") == 0)
+        return -EIO;
+    out->out = strdup(in->in);
+    return 0;
+}
+
+static int srv_ping(void *ctx, ipc_msg *msg, ipc_PTest_Ping *in, ipc_PTest_Ping_reply *out)
+{
+    (void)msg;
+    (void)out;
+    srv *s = ctx;
+    s->pings++;
+    snprintf(s->ping, sizeof s->ping, "%.*s", (int)in->data.len, (const char *)in->data.data);
+    return 0;
+}
+
+static const ipc_msgmap_entry srv_map[] = {
+    IPC_HANDLER(PTest, SyncEcho, srv_echo),
+    IPC_HANDLER(PTest, Ping, srv_ping),
+};
+
+static void srv_msg(void *ctx, ipc_msg *msg)
+{
+    srv *s = ctx;
+    ipc_msg *reply = NULL;
+    int rc = ipc_msgmap_dispatch(srv_map, IPC_MSGMAP_LEN(srv_map), s, msg, &reply);
+    if (rc < 0 && rc != -EIO)
+        s->failed_dispatch++;
+    if (reply)
+        ipc_proxy_send(s->proxy, reply);
+    ipc_msg_free(msg);
+}
+
+static void srv_err(void *ctx, int err)
+{
+    srv *s = ctx;
+    s->err = err;
+    ipc_loop_quit(s->loop);
+}
+
+/* Helper (the child): sync echoes, a reply error, an async ping, then a last
+ * echo whose reply proves the ping was dispatched before the child leaves. */
+static int helper_sync_client(int argc, char **argv)
+{
+    (void)argc;
+    (void)argv;
+    static const ipc_listener none = {NULL, NULL, NULL, NULL};
+    ipc_loop *loop;
+    ipc_proxy *p;
+    if (ipc_loop_new(&loop) != 0)
+        return 10;
+    ipc_proxy_opts o = {IPC_CHAN_CLIENT, NULL, IPC_CHILD_CHANNEL_FD, IPC_SIDE_CHILD, &none,
+                        NULL, loop, NULL, NULL};
+    if (ipc_proxy_create(&p, &o) != 0)
+        return 11;
+    int status = 0;
+    ipc_PTest_SyncEcho in = {.in = "hi"};
+    ipc_PTest_SyncEcho_reply out;
+    if (ipc_PTest_SyncEcho_send(p, IPC_ROUTING_CONTROL, &in, &out, 10000) != 0)
+        status = 20;
+    else if (strcmp(out.out, "hi") != 0)
+        status = 21;
+    ipc_PTest_SyncEcho_reply_free(&out);
+    in.in = "fail";
+    if (!status && ipc_PTest_SyncEcho_send(p, IPC_ROUTING_CONTROL, &in, &out, 10000) !=
+                       IPC_E_REPLY_ERROR)
+        status = 22;
+    ipc_PTest_Ping ping = {.data = {(uint8_t *)"bye", 3}};
+    if (!status && ipc_PTest_Ping_send(p, IPC_ROUTING_CONTROL, &ping) != 0)
+        status = 23;
+    in.in = "last";
+    if (!status && ipc_PTest_SyncEcho_send(p, IPC_ROUTING_CONTROL, &in, &out, 10000) != 0)
+        status = 24;
+    ipc_PTest_SyncEcho_reply_free(&out);
+    ipc_proxy_free(p);
+    ipc_loop_free(loop);
+    return status;
+}
+
+START_TEST(msgmap_send_helpers_cross_processes)
+{
+    ck_assert_ptr_nonnull(ipc_iothread_default()); /* its fds stay open */
+    rig_fd_mark();
+    static const ipc_listener l = {srv_msg, NULL, srv_err, NULL};
+    static srv s;
+    memset(&s, 0, sizeof s);
+    ck_assert_int_eq(ipc_loop_new(&s.loop), 0);
+    ipc_proxy_opts o = {IPC_CHAN_SERVER, NULL, -1, IPC_SIDE_PARENT, &l, &s, s.loop, NULL, NULL};
+    ck_assert_int_eq(ipc_proxy_create(&s.proxy, &o), 0);
+    int cfd = ipc_proxy_take_client_fd(s.proxy);
+    ck_assert_int_ge(cfd, 0);
+    pid_t pid = rig_spawn_helper("sync_client", cfd, NULL);
+    close(cfd);
+    ck_assert_int_gt(pid, 0);
+    ipc_loop_run(s.loop); /* until the child has gone */
+    ck_assert_int_eq(rig_wait(pid), 0);
+    ck_assert_int_eq(s.err, IPC_E_PEER_CLOSED);
+    ck_assert_int_eq(s.echoes, 3);
+    ck_assert_int_eq(s.pings, 1);
+    ck_assert_str_eq(s.ping, "bye");
+    ck_assert_int_eq(s.failed_dispatch, 0);
+    ipc_proxy_free(s.proxy);
+    ipc_loop_free(s.loop);
+    rig_assert_no_leaks();
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("msgmap");
@@ -432,10 +555,13 @@ static Suite *suite(void)
     RIG_TCASE(s, "keep_fd", msgmap_handler_may_keep_an_fd, 10);
     RIG_TCASE(s, "close_fd", msgmap_fds_a_handler_leaves_are_closed, 10);
     RIG_TCASE(s, "reply_fds", msgmap_reply_carries_fds_and_protos, 10);
+    RIG_TCASE(s, "send_helpers", msgmap_send_helpers_cross_processes, 30);
     return s;
 }
 
+static const rig_helper helpers[] = {{"sync_client", helper_sync_client}, {NULL, NULL}};
+
 int main(int argc, char **argv)
 {
-    return rig_test_main(argc, argv, suite, NULL);
+    return rig_test_main(argc, argv, suite, helpers);
 }
