@@ -283,8 +283,8 @@ static void destroy_subtree(ipc_conn *c, ipc_actor *a, ipc_destroy_reason why)
     while (a->first_child) {
         ipc_actor *child = a->first_child;
         ipc_destroy_reason child_why = why == IPC_FAILED_CONSTRUCTOR ? IPC_DELETION : why;
+        unlink_child(child); /* before: destroying may drop the last reference */
         destroy_subtree(c, child, child_why);
-        unlink_child(child);
     }
     reject_pending_of(c, a, IPC_E_ACTOR_DESTROYED);
     if (a->ops.actor_destroy)
@@ -297,11 +297,18 @@ static void destroy_subtree(ipc_conn *c, ipc_actor *a, ipc_destroy_reason why)
     ipc_actor_unref(a);
 }
 
+/* Bounds how long closing waits for a Goodbye to reach the kernel. */
+#define GOODBYE_FLUSH_MS 2000
+
 static void close_proxy(ipc_conn *c)
 {
     if (c->proxy_closed)
         return;
     c->proxy_closed = 1;
+    /* A Goodbye still queued would be dropped by the close: the peer would
+     * then see a crash where there was a clean shutdown. */
+    if (c->goodbye_sent)
+        ipc_proxy_flush(c->proxy, GOODBYE_FLUSH_MS);
     ipc_proxy_close(c->proxy);
 }
 
@@ -334,6 +341,8 @@ static int conn_send(ipc_conn *c, ipc_actor *a, ipc_msg *msg, ipc_log_event ev)
 
 int ipc_actor_send(ipc_actor *a, ipc_msg *msg)
 {
+    if (a->conn && atomic_load(&a->conn->closing))
+        return conn_send(a->conn, a, msg, IPC_LOG_SEND); /* reports it lost */
     if (a->state != ACTOR_ALIVE || !a->conn) {
         ipc_msg_free(msg);
         return IPC_E_ACTOR_DESTROYED;
@@ -678,7 +687,6 @@ static void dispatch(ipc_conn *c, ipc_actor *a, ipc_msg *msg)
 
 static void handle_message(ipc_conn *c, ipc_msg *msg)
 {
-    count(c, &c->counts.received);
     uint32_t type = ipc_msg_type(msg);
     if (type == IPC_MSG_GOODBYE && !ipc_msg_is_reply(msg)) {
         handle_goodbye(c, msg);
@@ -729,7 +737,9 @@ static void handle_message(ipc_conn *c, ipc_msg *msg)
 static void on_message(void *ctx, ipc_msg *msg)
 {
     ipc_conn *c = ctx;
+    count(c, &c->counts.received);
     if (!c->top) {
+        count(c, &c->counts.early);
         ipc_msg **e = c->early;
         if (c->nearly == c->early_cap) {
             size_t cap = c->early_cap ? c->early_cap * 2 : 16;
@@ -814,14 +824,26 @@ int ipc_conn_new(ipc_conn **out, const ipc_conn_opts *opts)
     c->loop = opts->proxy.listener_loop;
     c->next_routing_id = c->side == IPC_SIDE_PARENT ? 1 : 2;
     snprintf(c->label, sizeof c->label, "%s", opts->label ? opts->label : "default");
+    /* The Goodbye filter goes first and is installed before the first read,
+     * so no Goodbye can slip past it; the caller's filters follow. */
     ipc_proxy_opts po = opts->proxy;
+    size_t nf = po.nfilters + 1;
+    ipc_filter *filters = calloc(nf, sizeof *filters);
+    int rc = -ENOMEM;
+    if (!filters) {
+        if (po.fd >= 0)
+            close(po.fd);
+        goto fail;
+    }
+    filters[0] = (ipc_filter){.on_message = goodbye_filter, .ctx = c};
+    for (size_t i = 0; i < po.nfilters; i++)
+        filters[i + 1] = po.filters[i];
+    po.filters = filters;
+    po.nfilters = nf;
     po.listener = &conn_listener;
     po.listener_ctx = c;
-    int rc = ipc_proxy_create(&c->proxy, &po);
-    if (rc != 0)
-        goto fail;
-    ipc_filter f = {.on_message = goodbye_filter, .ctx = c};
-    rc = ipc_proxy_add_filter(c->proxy, &f);
+    rc = ipc_proxy_create(&c->proxy, &po);
+    free(filters);
     if (rc != 0)
         goto fail;
     *out = c;

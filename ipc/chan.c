@@ -22,6 +22,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 /* At most this many fds ride on one sendmsg (the kernel allows 253). */
@@ -77,6 +78,7 @@ struct ipc_chan {
     int write_dead;          /* the socket refused a write: no more writes */
     int write_err;           /* why, when it is ours to report */
     int direct_streak;
+    int flush_waiters;       /* threads in ipc__chan_wait_flushed */
     ipc_chan_stats stats;
 };
 
@@ -435,7 +437,7 @@ static void handoff(ipc_chan *c, int on_io, ipc_task_fn fn)
 static void release_token(ipc_chan *c)
 {
     c->busy = 0;
-    if (c->thread_writing) {
+    if (c->thread_writing || c->flush_waiters) {
         c->thread_writing = 0;
         pthread_cond_broadcast(&c->cv);
     }
@@ -597,6 +599,8 @@ static void shut(ipc_chan *c)
     c->stats.msgs_dropped_unsent += n;
     c->head_off = 0;
     c->head_fds_sent = 0;
+    if (c->flush_waiters)
+        pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
     for (size_t i = 0; drop && i < n; i++)
         ipc_msg_free(drop[i]);
@@ -908,6 +912,38 @@ fail:
     if (c->wev)
         event_free(c->wev);
     c->rev = c->wev = NULL;
+    return rc;
+}
+
+int ipc__chan_wait_flushed(ipc_chan *c, int timeout_ms)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    if (timeout_ms >= 0) {
+        deadline.tv_sec += timeout_ms / 1000;
+        deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (deadline.tv_nsec >= 1000000000L) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000L;
+        }
+    }
+    int rc = 0;
+    pthread_mutex_lock(&c->mu);
+    c->flush_waiters++;
+    while (rc == 0 && (c->qlen > 0 || c->busy)) {
+        if (c->closed || c->write_dead) {
+            rc = IPC_E_CLOSED;
+            break;
+        }
+        if (timeout_ms < 0)
+            pthread_cond_wait(&c->cv, &c->mu);
+        else if (pthread_cond_timedwait(&c->cv, &c->mu, &deadline) == ETIMEDOUT)
+            rc = IPC_E_TIMEOUT;
+    }
+    if (rc == 0 && c->qlen > 0)
+        rc = IPC_E_CLOSED;
+    c->flush_waiters--;
+    pthread_mutex_unlock(&c->mu);
     return rc;
 }
 

@@ -46,6 +46,7 @@ typedef struct ipc_actor_ops {
 typedef struct ipc_conn_counts {
     uint64_t sent;       /* messages handed to the channel */
     uint64_t received;   /* messages that reached the connection */
+    uint64_t early;      /* of those, kept because no actor was bound yet */
     uint64_t dispatched; /* messages a handler ran for (replies included) */
     uint64_t lost;       /* received after closing began, or sent too late */
     uint64_t unhandled;  /* no actor or no handler */
