@@ -9,6 +9,9 @@
  * iterations, holding no lock) and returns once it is parked. Not from the
  * loop's own thread. 0, -EINVAL when the loop is not running, IPC_E_STATE when
  * already parked. */
+/* Marks the loop as running before its thread enters ipc_loop_run(), so a
+ * park requested the moment the thread reports ready does not fail. */
+void ipc__loop_mark_running(ipc_loop *loop);
 int ipc__loop_park(ipc_loop *loop);
 /* Non-zero while a park is requested or in force. Any thread. */
 int ipc__loop_parked(ipc_loop *loop);
