@@ -73,6 +73,8 @@ struct ipc_conn {
     pid_t peer_pid;
     ipc_bad_message_fn bad_fn;
     void *bad_ctx;
+    ipc_conn_observer_fn observer;
+    void *observer_ctx;
     pthread_mutex_t counts_lock; /* counts are read from other threads */
     ipc_conn_counts counts;
 };
@@ -99,6 +101,12 @@ const char *ipc_destroy_reason_name(ipc_destroy_reason why)
 static const char *side_word(ipc_side side)
 {
     return side == IPC_SIDE_PARENT ? "Parent" : "Child";
+}
+
+static void observe(ipc_conn *c, ipc_conn_event ev, const ipc_msg *msg)
+{
+    if (c->observer)
+        c->observer(c->observer_ctx, c, ev, msg);
 }
 
 static void count(ipc_conn *c, uint64_t *field)
@@ -165,6 +173,16 @@ ipc_actor *ipc_actor_manager(const ipc_actor *a)
 int ipc_actor_is_alive(const ipc_actor *a)
 {
     return a->state == ACTOR_ALIVE;
+}
+
+const ipc_protocol_desc *ipc_actor_protocol(const ipc_actor *a)
+{
+    return a->proto;
+}
+
+ipc_side ipc_actor_side(const ipc_actor *a)
+{
+    return a->side;
 }
 
 const char *ipc_actor_name(const ipc_actor *a)
@@ -331,11 +349,13 @@ static int conn_send(ipc_conn *c, ipc_actor *a, ipc_msg *msg, ipc_log_event ev)
     if (atomic_load(&c->closing) || c->proxy_closed) {
         ipc_log_lost(side_word(c->side), "Send", msg);
         count(c, &c->counts.lost);
+        observe(c, IPC_CONN_LOST, msg);
         ipc_msg_free(msg);
         return IPC_E_CLOSING;
     }
     ipc_log_message(ev, getpid(), c->peer_pid, a ? a->name : NULL, msg);
     count(c, &c->counts.sent);
+    observe(c, IPC_CONN_SENT, msg);
     return ipc_proxy_send(c->proxy, msg);
 }
 
@@ -433,12 +453,14 @@ int ipc_actor_send_sync(ipc_actor *a, ipc_msg *msg, ipc_msg **reply, int timeout
     if (atomic_load(&c->closing)) {
         ipc_log_lost(side_word(c->side), "Send", msg);
         count(c, &c->counts.lost);
+        observe(c, IPC_CONN_LOST, msg);
         ipc_msg_free(msg);
         return IPC_E_CLOSING;
     }
     ipc_msg_set_routing_id(msg, a->routing_id);
     ipc_log_message(IPC_LOG_SEND, getpid(), c->peer_pid, a->name, msg);
     count(c, &c->counts.sent);
+    observe(c, IPC_CONN_SENT, msg);
     int rc = ipc_proxy_send_sync(c->proxy, msg, reply, timeout_ms);
     if (*reply)
         ipc_log_message(IPC_LOG_RECV_REPLY, getpid(), c->peer_pid, a->name, *reply);
@@ -527,6 +549,7 @@ static void handle_reply(ipc_conn *c, ipc_msg *msg)
     }
     ipc_log_message(IPC_LOG_RECV_REPLY, getpid(), c->peer_pid, p->actor->name, msg);
     count(c, &c->counts.dispatched);
+    observe(c, IPC_CONN_DISPATCHED, msg);
     if (ipc_msg_is_reply_error(msg)) {
         if (p->reject)
             p->reject(p->ctx, IPC_E_REPLY_ERROR);
@@ -668,6 +691,7 @@ static void dispatch(ipc_conn *c, ipc_actor *a, ipc_msg *msg)
         report_bad(c, msg, rc == IPC_E_PARAM && cause ? cause : rc);
     } else {
         count(c, &c->counts.dispatched);
+        observe(c, IPC_CONN_DISPATCHED, msg);
     }
     if (r && !taken) {
         resolver_free(r);
@@ -696,6 +720,7 @@ static void handle_message(ipc_conn *c, ipc_msg *msg)
         /* Gecko's MessageChannel::RunMessage on a channel no longer connected. */
         ipc_log_lost(side_word(c->side), "RunMessage", msg);
         count(c, &c->counts.lost);
+        observe(c, IPC_CONN_LOST, msg);
         ipc_msg_free(msg);
         return;
     }
@@ -722,6 +747,7 @@ static void handle_message(ipc_conn *c, ipc_msg *msg)
         if (a) {
             ipc_log_lost(side_word(c->side), "RunMessage", msg);
             count(c, &c->counts.lost);
+            observe(c, IPC_CONN_LOST, msg);
         } else {
             count(c, &c->counts.unhandled);
             report_bad(c, msg, IPC_E_UNHANDLED);
@@ -738,6 +764,7 @@ static void on_message(void *ctx, ipc_msg *msg)
 {
     ipc_conn *c = ctx;
     count(c, &c->counts.received);
+    observe(c, IPC_CONN_RECEIVED, msg);
     if (!c->top) {
         count(c, &c->counts.early);
         ipc_msg **e = c->early;
@@ -915,6 +942,17 @@ void ipc_conn_fail(ipc_conn *c, int err)
     teardown(c, IPC_ABNORMAL_SHUTDOWN, IPC_E_CLOSED);
 }
 
+void ipc_conn_set_observer(ipc_conn *c, ipc_conn_observer_fn fn, void *ctx)
+{
+    c->observer = fn;
+    c->observer_ctx = ctx;
+}
+
+const char *ipc_conn_label(const ipc_conn *c)
+{
+    return c->label;
+}
+
 void ipc_conn_set_bad_message_handler(ipc_conn *c, ipc_bad_message_fn fn, void *ctx)
 {
     c->bad_fn = fn;
@@ -932,6 +970,7 @@ static void do_close(ipc_conn *c)
     if (bye) {
         ipc_log_message(IPC_LOG_SEND, getpid(), c->peer_pid, c->top ? c->top->name : NULL, bye);
         count(c, &c->counts.sent);
+        observe(c, IPC_CONN_SENT, bye);
         ipc_proxy_send(c->proxy, bye);
         c->goodbye_sent = 1;
     }
