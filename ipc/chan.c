@@ -43,6 +43,7 @@ struct ipc_chan {
     int client_fd;      /* server mode, no channel id: ours until taken */
     int client_in_map;  /* server mode with id: the map holds client_map_fd */
     int client_map_fd;
+    pid_t expect_peer_pid; /* see ipc_chan_opts */
     ipc_listener listener;
     void *lctx;
     ipc_frame_limits limits;      /* the decoder's: type_known is ours */
@@ -197,6 +198,7 @@ int ipc_chan_create(ipc_chan **out, const ipc_chan_opts *opts)
     c->fd = c->client_fd = c->client_map_fd = -1;
     c->peer_pid = -1;
     c->mode = opts->mode;
+    c->expect_peer_pid = opts->expect_peer_pid;
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
     if (opts->listener)
@@ -657,11 +659,18 @@ static int take_hello(ipc_chan *c, ipc_msg *m)
     if (c->got_hello || ipc_msg_routing_id(m) != IPC_ROUTING_NONE || m->nfds != 0 ||
         ipc_pickle_read_i32(&it, &pid) != 0 || ipc_pickle_iter_end(&it) != 0 || pid <= 0)
         return IPC_E_BAD_HELLO;
+    /* SO_PEERCRED names whoever called socketpair(): on a pair a third
+     * process made for us and our peer it names that maker, never the peer,
+     * so the caller's expectation is the only check there is. */
     struct ucred cred;
     socklen_t len = sizeof cred;
-    if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.pid > 0 &&
-        cred.pid != getpid() && cred.pid != pid)
+    if (c->expect_peer_pid > 0) {
+        if (pid != c->expect_peer_pid)
+            return IPC_E_BAD_HELLO;
+    } else if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.pid > 0 &&
+               cred.pid != getpid() && cred.pid != pid) {
         return IPC_E_BAD_HELLO;
+    }
     c->got_hello = 1;
     pthread_mutex_lock(&c->mu);
     c->peer_pid = pid;

@@ -105,12 +105,13 @@ static int new_host(const ipc_host_opts *opts, ipc_host **out)
     return 0;
 }
 
-static int make_conn(ipc_host *h, const char *label, ipc_chan_mode mode, int fd)
+static int make_conn(ipc_host *h, const char *label, ipc_chan_mode mode, int fd, pid_t expect)
 {
     ipc_conn_opts co = {.proxy = {.mode = mode,
                                   .fd = fd,
                                   .side = IPC_SIDE_PARENT,
-                                  .listener_loop = h->loop},
+                                  .listener_loop = h->loop,
+                                  .expect_peer_pid = expect},
                         .label = label};
     int rc = ipc_conn_new(&h->conn, &co);
     if (rc != 0)
@@ -158,7 +159,7 @@ int ipc_host_launch(const ipc_host_opts *opts, ipc_host **out)
     int rc = new_host(opts, &h);
     if (rc != 0)
         return rc;
-    rc = make_conn(h, opts->label, IPC_CHAN_SERVER, -1);
+    rc = make_conn(h, opts->label, IPC_CHAN_SERVER, -1, 0);
     if (rc != 0)
         goto fail;
     ipc_proc_opts po = opts->proc;
@@ -203,7 +204,9 @@ int ipc_host_adopt(const ipc_host_opts *opts, pid_t pid, int fd, ipc_host **out)
         return rc;
     }
     h->pid = pid;
-    rc = make_conn(h, opts->label, IPC_CHAN_CLIENT, fd); /* takes fd */
+    /* Someone else made the pair (the fork server): the hello must name the
+     * process we were told about. */
+    rc = make_conn(h, opts->label, IPC_CHAN_CLIENT, fd, pid); /* takes fd */
     if (rc != 0)
         goto fail;
     h->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);

@@ -38,8 +38,10 @@ typedef struct ipc_host_opts {
  * negative code (nothing runs; nothing to free). */
 int ipc_host_launch(const ipc_host_opts *opts, ipc_host **out);
 /* Makes a host for a process this one did not launch but got a channel to
- * (B2G's AddNewProcess: a child the fork server forked). Takes `fd`. Death is
- * noticed through a pidfd; reaping is the real parent's job. */
+ * (B2G's AddNewProcess: a child the fork server forked). Takes `fd`. The
+ * peer's hello must name `pid` (the pair's maker was a third process, so
+ * SO_PEERCRED cannot tell). Death is noticed through a pidfd; reaping is the
+ * real parent's job. */
 int ipc_host_adopt(const ipc_host_opts *opts, pid_t pid, int fd, ipc_host **out);
 
 ipc_conn *ipc_host_conn(const ipc_host *host);
