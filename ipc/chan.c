@@ -8,6 +8,7 @@
 
 #include "chan_internal.h"
 #include "ipc/errors.h"
+#include "ipc/protocol.h"
 #include "loop_internal.h"
 #include "msg_internal.h"
 
@@ -209,10 +210,12 @@ int ipc_chan_create(ipc_chan **out, const ipc_chan_opts *opts)
     if (opts->listener)
         c->listener = *opts->listener;
     c->lctx = opts->listener_ctx;
-    if (opts->limits)
+    if (opts->limits) {
         c->user_limits = *opts->limits;
-    else
+    } else {
         ipc_frame_limits_default(&c->user_limits);
+        c->user_limits.type_known = ipc_msg_type_known;
+    }
     c->limits = c->user_limits;
     if (c->user_limits.type_known) {
         c->limits.type_known = chan_type_known;
@@ -604,11 +607,6 @@ static void write_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- reading ---- */
 
-static void format_type(uint32_t type, char *buf, size_t len)
-{
-    snprintf(buf, len, "type 0x%08x (class 0x%x, id 0x%x)", type, IPC_MSG_CLASS(type),
-             IPC_MSG_ID(type));
-}
 
 /* Stops all I/O; the listener hears nothing more from here on. */
 static void shut(ipc_chan *c)
@@ -674,8 +672,8 @@ static void bad_message(ipc_chan *c, int reason, uint32_t type)
     if (c->err_reported || c->closed_io)
         return;
     if (c->listener.on_bad_message) {
-        char name[128];
-        format_type(type, name, sizeof name);
+        char name[IPC_MSG_NAME_MAX];
+        ipc_msg_type_name(type, 0, name, sizeof name);
         c->listener.on_bad_message(c->lctx, reason, type, name);
     }
     fail_channel(c, reason);
