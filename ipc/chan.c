@@ -101,13 +101,16 @@ void ipc__chan_ref(ipc_chan *c)
 /* The client end dies with the channel, as in Chromium's Close(). */
 static void drop_client_end(ipc_chan *c)
 {
-    if (c->client_fd >= 0) {
-        close(c->client_fd);
-        c->client_fd = -1;
-    }
-    if (c->client_in_map) {
-        c->client_in_map = 0;
-        int fd = ipc__chan_map_take_if(c->channel_id, c->client_map_fd);
+    pthread_mutex_lock(&c->mu);
+    int fd = c->client_fd;
+    c->client_fd = -1;
+    int in_map = c->client_in_map;
+    c->client_in_map = 0;
+    pthread_mutex_unlock(&c->mu);
+    if (fd >= 0)
+        close(fd);
+    if (in_map) {
+        fd = ipc__chan_map_take_if(c->channel_id, c->client_map_fd);
         if (fd >= 0)
             close(fd);
     }
@@ -245,13 +248,19 @@ fail:
 
 int ipc_chan_client_fd(const ipc_chan *c)
 {
-    return c->client_fd;
+    ipc_chan *m = (ipc_chan *)c;
+    pthread_mutex_lock(&m->mu);
+    int fd = m->client_fd;
+    pthread_mutex_unlock(&m->mu);
+    return fd;
 }
 
 int ipc_chan_take_client_fd(ipc_chan *c)
 {
+    pthread_mutex_lock(&c->mu);
     int fd = c->client_fd;
     c->client_fd = -1;
+    pthread_mutex_unlock(&c->mu);
     return fd;
 }
 
