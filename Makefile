@@ -42,6 +42,8 @@ TESTLIB_OBJS:= $(patsubst %.c,$(BUILD)/%.o,$(TESTLIB_SRCS))
 BENCH_SRCS  := $(wildcard bench/*.c)
 BENCHES     := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 DEPS_STAMP  := $(BUILD)/.deps-ok
+# Objects of program $(1); a function so `%` is not taken for a pattern stem.
+prog_objs    = $(patsubst %.c,$(BUILD)/%.o,$(wildcard harness/$(1)/*.c))
 
 .PHONY: all deps check unit e2e run bench clean install format
 .DEFAULT_GOAL := all
@@ -68,7 +70,7 @@ $(LIBIPC): $(IPC_OBJS)
 
 .SECONDARY:
 .SECONDEXPANSION:
-$(BUILD)/bin/%: $$(patsubst %.c,$(BUILD)/%.o,$$(wildcard harness/$$*/*.c)) $(LIBIPC)
+$(BUILD)/bin/%: $$(call prog_objs,$$*) $(LIBIPC)
 	$(call say,LD,$@)mkdir -p $(@D) && $(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_IPC) -lm
 
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TESTLIB_OBJS) $(LIBIPC)
