@@ -8,7 +8,8 @@
  * load from other processes on the machine hits every transport alike; each
  * figure is the median of the rounds, with the spread beside it.
  *
- * Usage: ipcbench [--quick] [--rounds N] [--list] [benchmark...]
+ * Usage: ipcbench [--quick] [--rounds N] [--round-ms MS] [--only TRANSPORT,...]
+ *                 [--size BYTES] [--list] [benchmark...]
  * Docs and a recorded run: docs/BENCHMARKS.md. */
 #include "harness.h"
 #include "tr_libipc.h"
@@ -28,9 +29,28 @@ static const bench_transport *const bench_transports[] = {
 #define BENCH_NTRANSPORTS (sizeof(bench_transports) / sizeof(bench_transports[0]))
 
 typedef struct bench_opts {
-    int rounds; /* measured rounds per figure */
-    int quick;  /* a smoke run: few rounds, a tenth of the iterations */
+    int rounds;       /* measured rounds per figure */
+    int quick;        /* a smoke run: few, short rounds */
+    int round_ms;     /* how long each measured round should take */
+    const char *only; /* comma-separated transport names, or NULL for all */
+    size_t size;      /* throughput: only this message size (0: all) */
 } bench_opts;
+
+/* A row whose transport --only left out: neither a figure nor a failure. */
+#define BENCH_E_SKIPPED (-30000)
+
+static int bench_selected(const bench_opts *o, const bench_transport *tr)
+{
+    size_t n = strlen(tr->name);
+    for (const char *p = o->only; p && *p;) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && !strncmp(p, tr->name, n))
+            return 1;
+        p = end ? end + 1 : p + len;
+    }
+    return o->only == NULL;
+}
 
 /* What libipc promises for a figure. Ratios compare medians. */
 typedef enum bench_target_kind {
@@ -52,7 +72,8 @@ typedef struct bench_row {
     bench_conn *conn; /* shared by the rows of one transport */
     bench_series s;
     bench_target target;
-    int err; /* first error; the row prints it instead of figures */
+    uint64_t count; /* round trips or messages per round */
+    int err;        /* first error; the row prints it instead of figures */
 } bench_row;
 
 static int bench_targets_met, bench_targets_missed, bench_failures;
@@ -77,10 +98,15 @@ static void bench_fill(uint8_t *buf, size_t len, uint64_t seed)
 
 /* ---- connections ---- */
 
-static void bench_conns_open(const bench_transport *const *trs, bench_conn **conns, int *errs, int n)
+static void bench_conns_open(const bench_opts *o, const bench_transport *const *trs,
+                             bench_conn **conns, int *errs, int n)
 {
     for (int i = 0; i < n; i++) {
         conns[i] = NULL;
+        if (!bench_selected(o, trs[i])) {
+            errs[i] = BENCH_E_SKIPPED;
+            continue;
+        }
         errs[i] = trs[i]->open(trs[i], &conns[i]);
         if (errs[i] < 0) {
             conns[i] = NULL;
@@ -137,6 +163,10 @@ static void bench_print_target(const bench_row *r, const bench_row *rows, int n,
         snprintf(cell, sizeof(cell), ">= %.2fx raw", t->ratio);
     else
         snprintf(cell, sizeof(cell), ">= %s", ref ? ref->tr->label : t->row);
+    if (ref && ref->err == BENCH_E_SKIPPED) {
+        printf("%-30s n/a (%s not selected)\n", cell, ref->tr->name);
+        return;
+    }
     if (r->err || !ref || ref->err || ref->s.n == 0 || r->s.n == 0) {
         printf("%-30s n/a (no figure)\n", cell);
         bench_targets_missed++;
@@ -157,6 +187,10 @@ static void bench_print_row(const bench_row *r, const bench_row *rows, int n, co
                             int rate, size_t size)
 {
     printf("  %-24s", r->tr->label);
+    if (r->err == BENCH_E_SKIPPED) {
+        printf(" (not selected)\n");
+        return;
+    }
     if (r->err) {
         printf(" ERROR: %s\n", bench_strerror(r->err));
         bench_failures++;
@@ -169,7 +203,7 @@ static void bench_print_row(const bench_row *r, const bench_row *rows, int n, co
         printf(" %12.0f %9.1f", med, med * (double)size / 1e6);
     else
         printf(" %9.2f", med);
-    printf("  +-%4.1f%%", bench_series_spread_pct(&r->s));
+    printf("  +-%4.1f%% %8llu", bench_series_spread_pct(&r->s), (unsigned long long)r->count);
     if (raw && !raw->err && raw->s.n)
         printf(" %7.2fx  ", med / bench_series_median(&raw->s));
     else
@@ -177,11 +211,21 @@ static void bench_print_row(const bench_row *r, const bench_row *rows, int n, co
     bench_print_target(r, rows, n, raw);
 }
 
+/* Sizes each transport's rounds from its warm-up round so that every round
+ * lasts about o->round_ms: slow peers (nng) do not stretch the run and fast
+ * ones are still measured over many messages. */
+static uint64_t bench_calibrate(const bench_opts *o, uint64_t n, uint64_t elapsed_ns, uint64_t lo,
+                                uint64_t hi)
+{
+    double want = (double)n * (double)o->round_ms * 1e6 / (double)(elapsed_ns ? elapsed_ns : 1);
+    return want < (double)lo ? lo : want > (double)hi ? hi : (uint64_t)want;
+}
+
 /* ---- benchmark 1: ping-pong round trip ---- */
 
 #define PP_SIZE 64
 
-static int pp_round(bench_conn *c, uint64_t n, uint64_t seed, double *rtt_us)
+static int pp_round(bench_conn *c, uint64_t n, uint64_t seed, uint64_t *elapsed_ns)
 {
     uint8_t out[PP_SIZE], in[PP_SIZE];
     bench_ctl echo = {.op = BENCH_OP_ECHO, .size = PP_SIZE, .count = n};
@@ -197,7 +241,7 @@ static int pp_round(bench_conn *c, uint64_t n, uint64_t seed, double *rtt_us)
         if (memcmp(in, out, sizeof(in)) != 0)
             return -EPROTO;
     }
-    *rtt_us = (double)(bench_now_ns() - t0) / 1e3 / (double)n;
+    *elapsed_ns = bench_now_ns() - t0;
     return 0;
 }
 
@@ -209,17 +253,18 @@ static int bench_pingpong(const bench_opts *o)
     bench_row rows[N];
     bench_conn *conns[N];
     int errs[N];
-    uint64_t iters = o->quick ? 300 : 3000, warm = iters;
-    double v;
+    uint64_t warm = o->quick ? 100 : 500, dt;
 
     memset(rows, 0, sizeof(rows));
     rows[3].target = (bench_target){BENCH_T_MAX_VS_RAW, 1.6, NULL};
     rows[4].target = (bench_target){BENCH_T_MAX_VS_RAW, 1.2, NULL};
-    bench_conns_open(trs, conns, errs, N);
+    bench_conns_open(o, trs, conns, errs, N);
     for (int i = 0; i < N; i++) {
         bench_watchdog(BENCH_WATCHDOG_S);
-        if (conns[i] && (errs[i] = pp_round(conns[i], warm, 1, &v)) < 0)
+        if (conns[i] && (errs[i] = pp_round(conns[i], warm, 1, &dt)) < 0)
             bench_conn_fail(&conns[i], &errs[i], errs[i]);
+        else if (conns[i])
+            rows[i].count = bench_calibrate(o, warm, dt, 50, 1000000);
     }
     for (int r = 0; r < o->rounds; r++) {
         for (int k = 0; k < N; k++) {
@@ -227,11 +272,11 @@ static int bench_pingpong(const bench_opts *o)
             bench_watchdog(BENCH_WATCHDOG_S);
             if (!conns[i])
                 continue;
-            int rc = pp_round(conns[i], iters, (uint64_t)r << 32, &v);
+            int rc = pp_round(conns[i], rows[i].count, (uint64_t)(r + 2) << 32, &dt);
             if (rc < 0)
                 bench_conn_fail(&conns[i], &errs[i], rc);
             else
-                bench_series_add(&rows[i].s, v);
+                bench_series_add(&rows[i].s, (double)dt / 1e3 / (double)rows[i].count);
         }
     }
     bench_watchdog(BENCH_WATCHDOG_S);
@@ -239,11 +284,11 @@ static int bench_pingpong(const bench_opts *o)
     bench_watchdog(0);
 
     printf("\nping-pong: round trip of a %d B message between two processes\n", PP_SIZE);
-    printf("  median of %d rounds x %llu round trips, after %llu warm-up round trips; "
+    printf("  median of %d rounds of ~%d ms each (after a %llu-trip warm-up that sizes them); "
            "spread = half the IQR\n",
-           o->rounds, (unsigned long long)iters, (unsigned long long)warm);
-    printf("  %-24s %9s  %7s %8s  %-30s %s\n", "transport", "RTT us", "spread", "vs raw",
-           "target (libipc)", "");
+           o->rounds, o->round_ms, (unsigned long long)warm);
+    printf("  %-24s %9s  %7s %8s %8s  %-30s %s\n", "transport", "RTT us", "spread", "trips/rd",
+           "vs raw", "target (libipc)", "");
     for (int i = 0; i < N; i++) {
         rows[i].tr = trs[i];
         rows[i].err = errs[i];
@@ -257,11 +302,11 @@ static int bench_pingpong(const bench_opts *o)
 
 typedef struct tp_size {
     size_t size;
-    uint64_t count; /* messages per round */
+    uint64_t warm; /* messages in the warm-up round that sizes the others */
     bench_target target;
 } tp_size;
 
-static int tp_round(bench_conn *c, size_t size, uint64_t n, double *msgs_per_s)
+static int tp_round(bench_conn *c, size_t size, uint64_t n, uint64_t *elapsed_ns)
 {
     static uint8_t buf[BENCH_MAX_MSG];
     bench_ctl sink = {.op = BENCH_OP_SINK, .size = (uint32_t)size, .count = n}, ack;
@@ -276,10 +321,9 @@ static int tp_round(bench_conn *c, size_t size, uint64_t n, double *msgs_per_s)
     }
     if ((rc = c->tr->recv_ctl(c, &ack)) < 0)
         return rc;
-    uint64_t dt = bench_now_ns() - t0;
+    *elapsed_ns = bench_now_ns() - t0;
     if (ack.op != BENCH_OP_ACK || ack.count != n || ack.size != size)
         return -EPROTO;
-    *msgs_per_s = (double)n * 1e9 / (double)dt;
     return 0;
 }
 
@@ -287,42 +331,43 @@ static int bench_throughput(const bench_opts *o)
 {
     const bench_transport *trs[] = {&bench_tr_raw, &bench_tr_zmq, &bench_tr_nng, &bench_tr_libipc};
     enum { N = sizeof(trs) / sizeof(trs[0]) };
-    tp_size sizes[] = {
-        {64, 20000, {BENCH_T_MIN_VS_ROW, 1.0, "zmq"}},
-        {4096, 10000, {BENCH_T_MIN_VS_RAW, 0.9, NULL}},
-        {65536, 1500, {BENCH_T_MIN_VS_RAW, 0.8, NULL}},
+    const tp_size sizes[] = {
+        {64, 5000, {BENCH_T_MIN_VS_ROW, 1.0, "zmq"}},
+        {4096, 2000, {BENCH_T_MIN_VS_RAW, 0.9, NULL}},
+        {65536, 300, {BENCH_T_MIN_VS_RAW, 0.8, NULL}},
     };
     enum { S = sizeof(sizes) / sizeof(sizes[0]) };
     bench_row rows[S][N];
     bench_conn *conns[N];
     int errs[N];
-    double v;
+    uint64_t dt;
 
     memset(rows, 0, sizeof(rows));
-    if (o->quick)
-        for (int s = 0; s < S; s++)
-            sizes[s].count /= 10;
-    bench_conns_open(trs, conns, errs, N);
+    bench_conns_open(o, trs, conns, errs, N);
     for (int s = 0; s < S; s++) {
-        for (int i = 0; i < N; i++) {
+        uint64_t warm = o->quick ? sizes[s].warm / 10 : sizes[s].warm;
+        for (int i = 0; i < N && (!o->size || o->size == sizes[s].size); i++) {
             bench_watchdog(BENCH_WATCHDOG_S);
-            int rc = conns[i] ? tp_round(conns[i], sizes[s].size, sizes[s].count, &v) : 0;
+            int rc = conns[i] ? tp_round(conns[i], sizes[s].size, warm, &dt) : 0;
             if (rc < 0)
                 bench_conn_fail(&conns[i], &errs[i], rc);
+            else if (conns[i])
+                rows[s][i].count = bench_calibrate(o, warm, dt, 20, 2000000);
         }
     }
     for (int r = 0; r < o->rounds; r++) {
         for (int s = 0; s < S; s++) {
-            for (int k = 0; k < N; k++) {
+            for (int k = 0; k < N && (!o->size || o->size == sizes[s].size); k++) {
                 int i = (r + k) % N;
                 bench_watchdog(BENCH_WATCHDOG_S);
                 if (!conns[i])
                     continue;
-                int rc = tp_round(conns[i], sizes[s].size, sizes[s].count, &v);
+                uint64_t n = rows[s][i].count;
+                int rc = tp_round(conns[i], sizes[s].size, n, &dt);
                 if (rc < 0)
                     bench_conn_fail(&conns[i], &errs[i], rc);
                 else
-                    bench_series_add(&rows[s][i].s, v);
+                    bench_series_add(&rows[s][i].s, (double)n * 1e9 / (double)dt);
             }
         }
     }
@@ -332,14 +377,15 @@ static int bench_throughput(const bench_opts *o)
 
     printf("\nthroughput: one-way stream between two processes; the receiver counts and "
            "acknowledges the end\n");
-    printf("  median of %d rounds (one warm-up round each); MB/s = 10^6 payload bytes/s; "
-           "spread = half the IQR\n",
-           o->rounds);
+    printf("  median of %d rounds of ~%d ms each (after a warm-up round that sizes them); "
+           "MB/s = 10^6 payload B/s;\n  spread = half the IQR\n",
+           o->rounds, o->round_ms);
     for (int s = 0; s < S; s++) {
-        printf("  -- %zu B messages, %llu per round\n", sizes[s].size,
-               (unsigned long long)sizes[s].count);
-        printf("  %-24s %12s %9s  %7s %8s  %-30s %s\n", "transport", "msgs/s", "MB/s", "spread",
-               "vs raw", "target (libipc)", "");
+        if (o->size && o->size != sizes[s].size)
+            continue;
+        printf("  -- %zu B messages\n", sizes[s].size);
+        printf("  %-24s %12s %9s  %7s %8s %8s  %-30s %s\n", "transport", "msgs/s", "MB/s", "spread",
+               "msgs/rd", "vs raw", "target (libipc)", "");
         for (int i = 0; i < N; i++) {
             rows[s][i].tr = trs[i];
             rows[s][i].err = errs[i];
@@ -397,13 +443,14 @@ static void bench_print_machine(const bench_opts *o)
 
 static int bench_usage(void)
 {
-    fprintf(stderr, "usage: ipcbench [--quick] [--rounds N] [--list] [benchmark...]\n");
+    fprintf(stderr, "usage: ipcbench [--quick] [--rounds N] [--only raw,zmq,nng,libipc,libipc-filter] "
+                    "[--size 64|4096|65536] [--round-ms MS] [--list] [benchmark...]\n");
     return 2;
 }
 
 int main(int argc, char **argv)
 {
-    bench_opts o = {.rounds = 15};
+    bench_opts o = {.rounds = 21, .round_ms = 100};
     int selected[BENCH_NTABLE] = {0}, any = 0;
 
     if (argc >= 2 && !strcmp(argv[1], "--peer"))
@@ -412,10 +459,19 @@ int main(int argc, char **argv)
         if (!strcmp(argv[i], "--quick")) {
             o.quick = 1;
             o.rounds = 3;
+            o.round_ms = 10;
         } else if (!strcmp(argv[i], "--rounds") && i + 1 < argc) {
             o.rounds = atoi(argv[++i]);
             if (o.rounds < 1 || o.rounds > BENCH_MAX_ROUNDS)
                 return bench_usage();
+        } else if (!strcmp(argv[i], "--only") && i + 1 < argc) {
+            o.only = argv[++i];
+        } else if (!strcmp(argv[i], "--round-ms") && i + 1 < argc) {
+            o.round_ms = atoi(argv[++i]);
+            if (o.round_ms < 1 || o.round_ms > 5000)
+                return bench_usage();
+        } else if (!strcmp(argv[i], "--size") && i + 1 < argc) {
+            o.size = (size_t)strtoul(argv[++i], NULL, 10);
         } else if (!strcmp(argv[i], "--list")) {
             for (size_t k = 0; k < BENCH_NTABLE; k++)
                 printf("%-12s %s\n", bench_table[k].name, bench_table[k].what);

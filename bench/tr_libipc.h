@@ -332,16 +332,19 @@ static int lipc_peer_on_ctl(lipc_peer *p, const ipc_msg *msg)
 
 static int lipc_peer_on_data(lipc_peer *p, const ipc_msg *msg)
 {
-    const uint8_t *data;
-    size_t len;
-    ipc_msg *reply;
-    int rc;
+    const uint8_t *data = NULL;
+    size_t len = 0;
+    ipc_msg *reply = NULL;
+    int rc = 0;
     if (p->mode == BENCH_OP_ECHO) {
         rc = lipc_echo_of(msg, &reply);
         return rc < 0 ? rc : ipc_proxy_send(p->proxy, reply);
     }
-    if (p->mode != BENCH_OP_SINK || (rc = lipc_read_data(msg, &data, &len)) < 0)
-        return p->mode != BENCH_OP_SINK ? -EPROTO : rc;
+    if (p->mode != BENCH_OP_SINK)
+        return -EPROTO;
+    rc = lipc_read_data(msg, &data, &len);
+    if (rc < 0)
+        return rc;
     if (len != p->size)
         return -EPROTO;
     p->msgs++;
@@ -406,14 +409,15 @@ static int lipc_peer_run(int with_filter)
         .listener_loop = p.loop,
         .limits = &lipc_limits,
     };
+    /* Installed before the channel reads, so the filter sees every message. */
+    ipc_filter echo = {.on_message = lipc_filter_on_message, .ctx = &p};
+    if (with_filter) {
+        opts.filters = &echo;
+        opts.nfilters = 1;
+    }
     if ((rc = ipc_proxy_create(&p.proxy, &opts)) < 0) {
         p.proxy = NULL;
         goto done;
-    }
-    if (with_filter) {
-        ipc_filter f = {.on_message = lipc_filter_on_message, .ctx = &p};
-        if ((rc = ipc_proxy_add_filter(p.proxy, &f)) < 0)
-            goto done;
     }
     bench_ctl ready = {.op = BENCH_OP_READY};
     if ((rc = lipc_peer_send_ctl(&p, &ready)) < 0)
