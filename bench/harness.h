@@ -97,6 +97,18 @@ static volatile pid_t bench_peers[BENCH_MAX_PEERS];
 static char bench_paths[BENCH_MAX_PATHS][128]; /* files in the temp dir */
 static char bench_tmpdir[96];
 static const char *bench_self_exe = "/proc/self/exe";
+static char bench_self_path[4096];
+
+/* Resolves our own path once, so peers re-execute this binary by name (also
+ * under valgrind, where /proc/self/exe would name the tool). */
+static void bench_resolve_self(void)
+{
+    ssize_t n = readlink("/proc/self/exe", bench_self_path, sizeof(bench_self_path) - 1);
+    if (n > 0) {
+        bench_self_path[n] = 0;
+        bench_self_exe = bench_self_path;
+    }
+}
 
 static void bench_track_peer(pid_t pid, int on)
 {

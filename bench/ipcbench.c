@@ -9,7 +9,7 @@
  * figure is the median of the rounds, with the spread beside it.
  *
  * Usage: ipcbench [--quick] [--rounds N] [--round-ms MS] [--only TRANSPORT,...]
- *                 [--size BYTES] [--list] [benchmark...]
+ *                 [--size BYTES] [-v] [--list] [benchmark...]
  * Docs and a recorded run: docs/BENCHMARKS.md. */
 #include "harness.h"
 #include "tr_libipc.h"
@@ -34,7 +34,10 @@ typedef struct bench_opts {
     int round_ms;     /* how long each measured round should take */
     const char *only; /* comma-separated transport names, or NULL for all */
     size_t size;      /* throughput: only this message size (0: all) */
+    int verbose;      /* print every round's figure */
 } bench_opts;
+
+static int bench_verbose;
 
 /* A row whose transport --only left out: neither a figure nor a failure. */
 #define BENCH_E_SKIPPED (-30000)
@@ -73,6 +76,7 @@ typedef struct bench_row {
     bench_series s;
     bench_target target;
     uint64_t count; /* round trips or messages per round */
+    double batch[BENCH_MAX_ROUNDS]; /* messages per write call, when known */
     int err;        /* first error; the row prints it instead of figures */
 } bench_row;
 
@@ -183,6 +187,17 @@ static void bench_print_target(const bench_row *r, const bench_row *rows, int n,
 
 /* One table row: median, spread and ratio to raw. `rate` rows also show
  * MB/s for messages of `size` bytes; time rows are in microseconds. */
+static void bench_print_rounds(const bench_row *r)
+{
+    printf("  %24s rounds:", "");
+    for (int i = 0; i < r->s.n; i++) {
+        printf(" %.4g", r->s.v[i]);
+        if (r->batch[i] > 0)
+            printf("@%.1f", r->batch[i]);
+    }
+    printf("%s\n", r->tr->write_stats ? "  (figure@messages per write)" : "");
+}
+
 static void bench_print_row(const bench_row *r, const bench_row *rows, int n, const bench_row *raw,
                             int rate, size_t size)
 {
@@ -209,16 +224,36 @@ static void bench_print_row(const bench_row *r, const bench_row *rows, int n, co
     else
         printf(" %7s   ", "n/a");
     bench_print_target(r, rows, n, raw);
+    if (bench_verbose)
+        bench_print_rounds(r);
 }
 
-/* Sizes each transport's rounds from its warm-up round so that every round
- * lasts about o->round_ms: slow peers (nng) do not stretch the run and fast
- * ones are still measured over many messages. */
+/* Sizes each transport's rounds from its two warm-up rounds (the second one
+ * already sized by the first) so that every round lasts about o->round_ms:
+ * slow peers (nng) do not stretch the run and fast ones are still measured
+ * over many messages, in steady state. */
 static uint64_t bench_calibrate(const bench_opts *o, uint64_t n, uint64_t elapsed_ns, uint64_t lo,
                                 uint64_t hi)
 {
     double want = (double)n * (double)o->round_ms * 1e6 / (double)(elapsed_ns ? elapsed_ns : 1);
     return want < (double)lo ? lo : want > (double)hi ? hi : (uint64_t)want;
+}
+
+/* Messages per write call since `before` (0 when the transport cannot say). */
+static double bench_batching(bench_conn *c, const uint64_t before[2])
+{
+    uint64_t now[2];
+    if (!c->tr->write_stats)
+        return 0;
+    c->tr->write_stats(c, &now[0], &now[1]);
+    return now[1] > before[1] ? (double)(now[0] - before[0]) / (double)(now[1] - before[1]) : 0;
+}
+
+static void bench_batching_mark(bench_conn *c, uint64_t before[2])
+{
+    before[0] = before[1] = 0;
+    if (c->tr->write_stats)
+        c->tr->write_stats(c, &before[0], &before[1]);
 }
 
 /* ---- benchmark 1: ping-pong round trip ---- */
@@ -260,11 +295,15 @@ static int bench_pingpong(const bench_opts *o)
     rows[4].target = (bench_target){BENCH_T_MAX_VS_RAW, 1.2, NULL};
     bench_conns_open(o, trs, conns, errs, N);
     for (int i = 0; i < N; i++) {
-        bench_watchdog(BENCH_WATCHDOG_S);
-        if (conns[i] && (errs[i] = pp_round(conns[i], warm, 1, &dt)) < 0)
-            bench_conn_fail(&conns[i], &errs[i], errs[i]);
-        else if (conns[i])
-            rows[i].count = bench_calibrate(o, warm, dt, 50, 1000000);
+        rows[i].count = warm;
+        for (int pass = 0; pass < 2 && conns[i]; pass++) {
+            bench_watchdog(BENCH_WATCHDOG_S);
+            int rc = pp_round(conns[i], rows[i].count, 1, &dt);
+            if (rc < 0)
+                bench_conn_fail(&conns[i], &errs[i], rc);
+            else
+                rows[i].count = bench_calibrate(o, rows[i].count, dt, 50, 1000000);
+        }
     }
     for (int r = 0; r < o->rounds; r++) {
         for (int k = 0; k < N; k++) {
@@ -272,11 +311,15 @@ static int bench_pingpong(const bench_opts *o)
             bench_watchdog(BENCH_WATCHDOG_S);
             if (!conns[i])
                 continue;
+            uint64_t mark[2];
+            bench_batching_mark(conns[i], mark);
             int rc = pp_round(conns[i], rows[i].count, (uint64_t)(r + 2) << 32, &dt);
-            if (rc < 0)
+            if (rc < 0) {
                 bench_conn_fail(&conns[i], &errs[i], rc);
-            else
-                bench_series_add(&rows[i].s, (double)dt / 1e3 / (double)rows[i].count);
+                continue;
+            }
+            rows[i].batch[rows[i].s.n] = bench_batching(conns[i], mark);
+            bench_series_add(&rows[i].s, (double)dt / 1e3 / (double)rows[i].count);
         }
     }
     bench_watchdog(BENCH_WATCHDOG_S);
@@ -284,8 +327,8 @@ static int bench_pingpong(const bench_opts *o)
     bench_watchdog(0);
 
     printf("\nping-pong: round trip of a %d B message between two processes\n", PP_SIZE);
-    printf("  median of %d rounds of ~%d ms each (after a %llu-trip warm-up that sizes them); "
-           "spread = half the IQR\n",
+    printf("  median of %d rounds of ~%d ms each (after two warm-up rounds, from %llu trips, that "
+           "size them);\n  spread = half the IQR\n",
            o->rounds, o->round_ms, (unsigned long long)warm);
     printf("  %-24s %9s  %7s %8s %8s  %-30s %s\n", "transport", "RTT us", "spread", "trips/rd",
            "vs raw", "target (libipc)", "");
@@ -347,12 +390,15 @@ static int bench_throughput(const bench_opts *o)
     for (int s = 0; s < S; s++) {
         uint64_t warm = o->quick ? sizes[s].warm / 10 : sizes[s].warm;
         for (int i = 0; i < N && (!o->size || o->size == sizes[s].size); i++) {
-            bench_watchdog(BENCH_WATCHDOG_S);
-            int rc = conns[i] ? tp_round(conns[i], sizes[s].size, warm, &dt) : 0;
-            if (rc < 0)
-                bench_conn_fail(&conns[i], &errs[i], rc);
-            else if (conns[i])
-                rows[s][i].count = bench_calibrate(o, warm, dt, 20, 2000000);
+            rows[s][i].count = warm;
+            for (int pass = 0; pass < 2 && conns[i]; pass++) {
+                bench_watchdog(BENCH_WATCHDOG_S);
+                int rc = tp_round(conns[i], sizes[s].size, rows[s][i].count, &dt);
+                if (rc < 0)
+                    bench_conn_fail(&conns[i], &errs[i], rc);
+                else
+                    rows[s][i].count = bench_calibrate(o, rows[s][i].count, dt, 20, 2000000);
+            }
         }
     }
     for (int r = 0; r < o->rounds; r++) {
@@ -362,12 +408,15 @@ static int bench_throughput(const bench_opts *o)
                 bench_watchdog(BENCH_WATCHDOG_S);
                 if (!conns[i])
                     continue;
-                uint64_t n = rows[s][i].count;
+                uint64_t n = rows[s][i].count, mark[2];
+                bench_batching_mark(conns[i], mark);
                 int rc = tp_round(conns[i], sizes[s].size, n, &dt);
-                if (rc < 0)
+                if (rc < 0) {
                     bench_conn_fail(&conns[i], &errs[i], rc);
-                else
-                    bench_series_add(&rows[s][i].s, (double)n * 1e9 / (double)dt);
+                    continue;
+                }
+                rows[s][i].batch[rows[s][i].s.n] = bench_batching(conns[i], mark);
+                bench_series_add(&rows[s][i].s, (double)n * 1e9 / (double)dt);
             }
         }
     }
@@ -377,7 +426,7 @@ static int bench_throughput(const bench_opts *o)
 
     printf("\nthroughput: one-way stream between two processes; the receiver counts and "
            "acknowledges the end\n");
-    printf("  median of %d rounds of ~%d ms each (after a warm-up round that sizes them); "
+    printf("  median of %d rounds of ~%d ms each (after two warm-up rounds that size them); "
            "MB/s = 10^6 payload B/s;\n  spread = half the IQR\n",
            o->rounds, o->round_ms);
     for (int s = 0; s < S; s++) {
@@ -444,7 +493,7 @@ static void bench_print_machine(const bench_opts *o)
 static int bench_usage(void)
 {
     fprintf(stderr, "usage: ipcbench [--quick] [--rounds N] [--only raw,zmq,nng,libipc,libipc-filter] "
-                    "[--size 64|4096|65536] [--round-ms MS] [--list] [benchmark...]\n");
+                    "[--size 64|4096|65536] [--round-ms MS] [-v] [--list] [benchmark...]\n");
     return 2;
 }
 
@@ -472,6 +521,8 @@ int main(int argc, char **argv)
                 return bench_usage();
         } else if (!strcmp(argv[i], "--size") && i + 1 < argc) {
             o.size = (size_t)strtoul(argv[++i], NULL, 10);
+        } else if (!strcmp(argv[i], "-v")) {
+            o.verbose = bench_verbose = 1;
         } else if (!strcmp(argv[i], "--list")) {
             for (size_t k = 0; k < BENCH_NTABLE; k++)
                 printf("%-12s %s\n", bench_table[k].name, bench_table[k].what);
@@ -487,6 +538,7 @@ int main(int argc, char **argv)
     }
 
     bench_install_signals();
+    bench_resolve_self();
     int rc = bench_tmpdir_create();
     if (rc < 0) {
         fprintf(stderr, "ipcbench: temp dir: %s\n", strerror(-rc));

@@ -202,6 +202,14 @@ static int lipc_recv_ctl(bench_conn *bc, bench_ctl *ctl)
     return rc;
 }
 
+static void lipc_write_stats(bench_conn *bc, uint64_t *msgs, uint64_t *writes)
+{
+    ipc_chan_stats st;
+    ipc_proxy_get_stats(((lipc_conn *)bc)->proxy, &st);
+    *msgs = st.msgs_sent;
+    *writes = st.writes;
+}
+
 static void lipc_free(lipc_conn *c)
 {
     if (c->proxy) {
@@ -464,6 +472,7 @@ static const bench_transport bench_tr_libipc = {
     .send_ctl = lipc_send_ctl,
     .recv_ctl = lipc_recv_ctl,
     .close = lipc_close,
+    .write_stats = lipc_write_stats,
     .peer_main = lipc_peer_main,
 };
 
@@ -476,6 +485,7 @@ static const bench_transport bench_tr_libipc_filter = {
     .send_ctl = lipc_send_ctl,
     .recv_ctl = lipc_recv_ctl,
     .close = lipc_close,
+    .write_stats = lipc_write_stats,
     .peer_main = lipc_peer_filter_main,
 };
 

@@ -68,6 +68,9 @@ struct bench_transport {
     /* Parent: QUIT, reap the peer (killing it if `failed` or it lingers),
      * free. Returns the peer's exit code. */
     int (*close)(bench_conn *c, int failed);
+    /* Parent, optional: cumulative messages handed to the kernel and the
+     * write calls that carried them (shows batching with -v). */
+    void (*write_stats)(bench_conn *c, uint64_t *msgs, uint64_t *writes);
     /* Peer: `self --peer <name> args...` runs this; returns the exit code. */
     int (*peer_main)(const bench_transport *tr, int argc, char **argv);
 };
