@@ -492,12 +492,16 @@ static void flush(ipc_chan *c, int on_io)
 
         struct msghdr mh = {.msg_iov = b->iov, .msg_iovlen = (size_t)b->iovcnt};
         if (b->nfds) {
+            size_t len = CMSG_LEN(b->nfds * sizeof(int)), space = CMSG_SPACE(b->nfds * sizeof(int));
             mh.msg_control = b->ctl.buf;
-            mh.msg_controllen = CMSG_SPACE(b->nfds * sizeof(int));
+            mh.msg_controllen = space;
             struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
             cm->cmsg_level = SOL_SOCKET;
             cm->cmsg_type = SCM_RIGHTS;
-            cm->cmsg_len = CMSG_LEN(b->nfds * sizeof(int));
+            cm->cmsg_len = len;
+            /* The padding after an odd number of fds goes to the kernel too:
+             * no uninitialised stack bytes (valgrind reports them). */
+            memset(b->ctl.buf + len, 0, space - len);
         }
         ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
         int err = n < 0 ? errno : 0;
