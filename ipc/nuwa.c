@@ -201,9 +201,11 @@ struct ipc_nuwa_server {
     void *ctx;
     ipc_nuwa_spare_ops spare_ops;
     child_watch *children;
-    size_t nchildren;
-    uint64_t fork_failures;
-    struct event *drop_ev; /* forked child: frees the inherited connection */
+    ipc_nuwa_server_stats stats; /* .children counts the list */
+    struct event *poll_ev; /* reaps children that have no pidfd */
+    /* Forked child: the task that frees the inherited connection (its
+     * `srv` is cleared when the handle stops first). */
+    struct drop_token *drop;
 };
 
 int ipc_nuwa_server_is_fork_server(const ipc_nuwa_server *srv)
@@ -211,14 +213,12 @@ int ipc_nuwa_server_is_fork_server(const ipc_nuwa_server *srv)
     return !srv->forked_child;
 }
 
-size_t ipc_nuwa_server_children(const ipc_nuwa_server *srv)
+void ipc_nuwa_server_get_stats(const ipc_nuwa_server *srv, ipc_nuwa_server_stats *out)
 {
-    return srv->forked_child ? 0 : srv->nchildren;
-}
-
-uint64_t ipc_nuwa_server_fork_failures(const ipc_nuwa_server *srv)
-{
-    return srv->fork_failures;
+    if (srv->forked_child)
+        memset(out, 0, sizeof *out);
+    else
+        *out = srv->stats;
 }
 
 static void unlink_child(ipc_nuwa_server *srv, child_watch *w)
@@ -226,7 +226,7 @@ static void unlink_child(ipc_nuwa_server *srv, child_watch *w)
     for (child_watch **pp = &srv->children; *pp; pp = &(*pp)->next)
         if (*pp == w) {
             *pp = w->next;
-            srv->nchildren--;
+            srv->stats.children--;
             break;
         }
     if (w->ev)
@@ -236,14 +236,30 @@ static void unlink_child(ipc_nuwa_server *srv, child_watch *w)
     free(w);
 }
 
-/* Reaps without blocking; 1 when the child is gone. */
-static int try_reap(pid_t pid)
+static void note_exit(ipc_nuwa_server *srv, pid_t pid, int status)
 {
-    int status;
+    srv->stats.reaped++;
+    int clean = (WIFEXITED(status) && WEXITSTATUS(status) == 0) ||
+                (WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+    if (clean)
+        return;
+    srv->stats.abnormal_exits++;
+    ipc_log_warning("Child", "fork server: child %d %s %d", (int)pid,
+                    WIFEXITED(status) ? "exited with status" : "died of signal",
+                    WIFEXITED(status) ? WEXITSTATUS(status) : WTERMSIG(status));
+}
+
+/* Reaps without blocking (or blocking, after a SIGKILL); 1 when the child
+ * is gone. */
+static int reap(ipc_nuwa_server *srv, pid_t pid, int flags)
+{
+    int status = 0;
     pid_t r;
     do
-        r = waitpid(pid, &status, WNOHANG);
+        r = waitpid(pid, &status, flags);
     while (r < 0 && errno == EINTR);
+    if (r == pid)
+        note_exit(srv, pid, status);
     return r == pid || (r < 0 && errno == ECHILD);
 }
 
@@ -252,10 +268,43 @@ static void on_child_pidfd(evutil_socket_t fd, short what, void *arg)
     child_watch *w = arg;
     (void)fd;
     (void)what;
-    if (try_reap(w->pid))
+    if (reap(w->srv, w->pid, WNOHANG))
         unlink_child(w->srv, w);
     else
         event_add(w->ev, NULL); /* readable before waitable: look again */
+}
+
+/* Where pidfds are missing (kernels before 5.3, valgrind 3.19), children are
+ * looked at every POLL_MS instead. */
+#define POLL_MS 20
+
+/* Tests set this to take the polling path where pidfds exist. */
+int ipc__nuwa_test_no_pidfd;
+
+static void arm_poll(ipc_nuwa_server *srv)
+{
+    struct timeval tv = {0, POLL_MS * 1000};
+    if (!evtimer_pending(srv->poll_ev, NULL))
+        evtimer_add(srv->poll_ev, &tv);
+}
+
+static void on_poll(evutil_socket_t fd, short what, void *arg)
+{
+    ipc_nuwa_server *srv = arg;
+    (void)fd;
+    (void)what;
+    int waiting = 0;
+    for (child_watch *w = srv->children, *next; w; w = next) {
+        next = w->next;
+        if (w->pidfd >= 0)
+            continue;
+        if (reap(srv, w->pid, WNOHANG))
+            unlink_child(srv, w);
+        else
+            waiting = 1;
+    }
+    if (waiting)
+        arm_poll(srv);
 }
 
 /* Watches a new child so that the fork server reaps it as soon as it dies. */
@@ -263,7 +312,16 @@ static int watch_child(ipc_nuwa_server *srv, child_watch *w, pid_t pid)
 {
     w->srv = srv;
     w->pid = pid;
-    w->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    w->pidfd = ipc__nuwa_test_no_pidfd ? -1 : (int)syscall(SYS_pidfd_open, pid, 0);
+    if (ipc__nuwa_test_no_pidfd)
+        errno = ENOSYS;
+    if (w->pidfd < 0 && errno == ENOSYS) {
+        w->next = srv->children;
+        srv->children = w;
+        srv->stats.children++;
+        arm_poll(srv);
+        return 0;
+    }
     if (w->pidfd < 0)
         return -errno;
     w->ev = event_new(ipc_loop_base(srv->loop), w->pidfd, EV_READ, on_child_pidfd, w);
@@ -275,7 +333,7 @@ static int watch_child(ipc_nuwa_server *srv, child_watch *w, pid_t pid)
     }
     w->next = srv->children;
     srv->children = w;
-    srv->nchildren++;
+    srv->stats.children++;
     return 0;
 }
 
@@ -287,7 +345,7 @@ static void reap_all(ipc_nuwa_server *srv)
     while (srv->children) {
         for (child_watch *w = srv->children, *next; w; w = next) {
             next = w->next;
-            if (try_reap(w->pid))
+            if (reap(srv, w->pid, WNOHANG))
                 unlink_child(srv, w);
         }
         if (!srv->children)
@@ -296,8 +354,7 @@ static void reap_all(ipc_nuwa_server *srv)
             while (srv->children) {
                 child_watch *w = srv->children;
                 kill(w->pid, SIGKILL);
-                while (waitpid(w->pid, NULL, 0) < 0 && errno == EINTR)
-                    ;
+                reap(srv, w->pid, 0);
                 unlink_child(srv, w);
             }
             break;
@@ -308,16 +365,29 @@ static void reap_all(ipc_nuwa_server *srv)
 
 /* In a forked process: the connection to main that came with the fork. Its
  * channel was stopped by the fork hook and its proxy closed; here it and its
- * fd go away, after the NuwaFork handler that forked has fully returned. */
-static void drop_inherited(evutil_socket_t fd, short what, void *arg)
+ * fd go away, once the NuwaFork handler that forked has fully returned. A
+ * loop task, posted before the new connection exists, runs before anything
+ * that connection delivers. */
+struct drop_token {
+    ipc_nuwa_server *srv;
+};
+
+static void drop_inherited_conn(ipc_nuwa_server *srv)
 {
-    ipc_nuwa_server *srv = arg;
-    (void)fd;
-    (void)what;
     ipc_conn_free(srv->conn);
     srv->conn = NULL;
     ipc_actor_unref(srv->actor);
     srv->actor = NULL;
+}
+
+static void drop_inherited(void *arg)
+{
+    struct drop_token *t = arg;
+    if (t->srv) {
+        t->srv->drop = NULL;
+        drop_inherited_conn(t->srv);
+    }
+    free(t);
 }
 
 /* In the new process: nothing of the fork server's may act here. The main
@@ -333,14 +403,21 @@ static int forget_fork_server(ipc_nuwa_server *srv)
         return rc;
     while (srv->children)
         unlink_child(srv, srv->children);
+    evtimer_del(srv->poll_ev);
     rc = ipc_iothread_restart_after_fork(srv->io); /* runs the channels' fork hooks */
     if (rc)
         return rc;
     /* Whatever else this batch held for the fork server is not ours. */
     ipc_proxy_close(ipc_conn_proxy(srv->conn));
-    srv->drop_ev = evtimer_new(ipc_loop_base(srv->loop), drop_inherited, srv);
-    if (!srv->drop_ev || zero_timer(srv->drop_ev) != 0)
+    srv->drop = calloc(1, sizeof *srv->drop);
+    if (!srv->drop)
         return -ENOMEM;
+    srv->drop->srv = srv;
+    if (ipc_loop_post(srv->loop, drop_inherited, srv->drop) != 0) {
+        free(srv->drop);
+        srv->drop = NULL;
+        return -ENOMEM;
+    }
     return 0;
 }
 
@@ -409,6 +486,7 @@ static int fork_spare(ipc_nuwa_server *srv)
     sv[1] = -1;
     if (rc)
         goto fail;
+    srv->stats.forks++;
     rc = watch_child(srv, w, pid);
     if (rc) {
         kill(pid, SIGKILL);
@@ -438,7 +516,7 @@ static int on_nuwa_fork(void *ctx, ipc_msg *msg, ipc_PContent_NuwaFork *in,
         return 0; /* queued for the fork server, not for a process it forked */
     int rc = fork_spare(srv);
     if (rc < 0 && !srv->forked_child) {
-        srv->fork_failures++;
+        srv->stats.fork_failures++;
         ipc_log_warning("Child", "fork server: NuwaFork failed: %s", ipc_strerror(rc));
     }
     return 0;
@@ -485,6 +563,9 @@ int ipc_nuwa_server_start(const ipc_nuwa_server_opts *opts, ipc_nuwa_server **ou
     srv->closed = opts->closed;
     srv->ctx = opts->ctx;
     srv->spare_ops = opts->spare;
+    srv->poll_ev = evtimer_new(ipc_loop_base(opts->loop), on_poll, srv);
+    if (!srv->poll_ev)
+        goto fail;
     ipc_conn_opts co = {.proxy = {.mode = IPC_CHAN_CLIENT,
                                   .fd = opts->channel_fd,
                                   .side = IPC_SIDE_CHILD,
@@ -510,20 +591,33 @@ fail_fd_taken:
     return rc;
 }
 
-void ipc_nuwa_server_free(ipc_nuwa_server *srv)
+void ipc_nuwa_server_stop(ipc_nuwa_server *srv)
 {
-    if (!srv)
-        return;
     srv->freeing = 1;
-    if (srv->drop_ev)
-        event_free(srv->drop_ev);
+    if (srv->drop) { /* the task frees its token when it runs */
+        srv->drop->srv = NULL;
+        srv->drop = NULL;
+    }
     /* Main learns at once that the fork server is gone; its children follow. */
     ipc_conn_free(srv->conn);
+    srv->conn = NULL;
     ipc_actor_unref(srv->actor);
+    srv->actor = NULL;
     if (!srv->forked_child)
         reap_all(srv);
     while (srv->children) /* forked child: siblings are not ours */
         unlink_child(srv, srv->children);
+    if (srv->poll_ev) {
+        event_free(srv->poll_ev);
+        srv->poll_ev = NULL;
+    }
+}
+
+void ipc_nuwa_server_free(ipc_nuwa_server *srv)
+{
+    if (!srv)
+        return;
+    ipc_nuwa_server_stop(srv);
     free(srv);
 }
 
@@ -870,15 +964,17 @@ static void on_proc_exited(void *ctx, ipc_host *host, const ipc_crash_info *info
     nproc *p = ctx;
     ipc_nuwa_manager *m = p->m;
     (void)host;
-    (void)info;
     (void)report_path;
     p->gone = 1;
+    ipc_nuwa_event ev = {.kind = IPC_NUWA_EV_EXITED, .pid = p->pid, .app_name = p->app,
+                         .exit_status = -1};
     if (p->is_nuwa) {
-        emit_simple(m, IPC_NUWA_EV_NUWA_EXITED, p);
+        ev.kind = IPC_NUWA_EV_NUWA_EXITED;
+        ev.exit_status = info->exited ? info->exit_status : 128 + info->signal;
     } else {
         m->counts.exited++;
-        emit_simple(m, IPC_NUWA_EV_EXITED, p);
     }
+    emit(m, &ev);
     schedule_sweep(m);
     check_shutdown(m);
 }

@@ -144,7 +144,9 @@ static void on_event(void *ctx, ipc_nuwa_manager *m, const ipc_nuwa_event *ev)
         on_exited(s, ev);
         break;
     case IPC_NUWA_EV_NUWA_EXITED:
-        rig_b2g_say("main", "nuwa %d exited", (int)ev->pid);
+        rig_b2g_say("main", "nuwa %d exited with status %d", (int)ev->pid, ev->exit_status);
+        if (ev->exit_status != 0)
+            s->failed = 1;
         if (!s->shutting_down) {
             s->failed = 1;
             shutdown_all(s, "nuwa died");

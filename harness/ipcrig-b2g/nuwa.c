@@ -45,8 +45,10 @@ static void on_spare_closed(void *ctx, ipc_nuwa_spare *spare, ipc_destroy_reason
 static void on_server_closed(void *ctx, ipc_nuwa_server *srv, ipc_destroy_reason why)
 {
     child_state *s = ctx;
-    rig_b2g_say("nuwa", "channel to main closed (%s): reaping %zu child(ren), exiting",
-                ipc_destroy_reason_name(why), ipc_nuwa_server_children(srv));
+    ipc_nuwa_server_stats st;
+    ipc_nuwa_server_get_stats(srv, &st);
+    rig_b2g_say("nuwa", "channel to main closed (%s): %zu child(ren) left to reap, exiting",
+                ipc_destroy_reason_name(why), st.children);
     ipc_loop_quit(s->loop);
 }
 
@@ -75,16 +77,22 @@ static int run_nuwa(ipc_child_info *info)
     ipc_loop_run(s.loop);
     /* The loop returns in the fork server and in every process it forked. */
     int forked = !ipc_nuwa_server_is_fork_server(s.srv);
-    unsigned long long failures = ipc_nuwa_server_fork_failures(s.srv);
-    size_t children = ipc_nuwa_server_children(s.srv);
     ipc_nuwa_spare_free(s.spare);
-    ipc_nuwa_server_free(s.srv); /* the fork server reaps its children here */
+    ipc_nuwa_server_stats st;
+    ipc_nuwa_server_get_stats(s.srv, &st);
+    size_t left = st.children;
+    ipc_nuwa_server_stop(s.srv); /* the fork server reaps what is left here */
+    ipc_nuwa_server_get_stats(s.srv, &st);
+    ipc_nuwa_server_free(s.srv);
     ipc_loop_run_once(s.loop, 0);
     ipc_loop_free(s.loop);
-    if (!forked)
-        rig_b2g_say("nuwa", "%zu child(ren) reaped at exit; fork failures: %llu", children,
-                    failures);
-    return RIG_B2G_EXIT_OK;
+    if (forked)
+        return RIG_B2G_EXIT_OK;
+    rig_b2g_say("nuwa", "forked %llu, reaped %llu (%zu at exit), abnormal exits %llu, fork "
+                "failures %llu", (unsigned long long)st.forks,
+                (unsigned long long)st.reaped, left,
+                (unsigned long long)st.abnormal_exits, (unsigned long long)st.fork_failures);
+    return st.abnormal_exits || st.fork_failures ? RIG_B2G_EXIT_FAIL : RIG_B2G_EXIT_OK;
 }
 
 int rig_b2g_child(int argc, char **argv)

@@ -76,6 +76,9 @@ typedef struct ipc_nuwa_event {
     uint64_t latency_ns;  /* APP_READY */
     int replacement;      /* FORK_REQUESTED */
     int err;              /* NUWA_FAILED, BAD_SENDER */
+    /* NUWA_EXITED: its exit status (0-255), or 128 + the signal that killed
+     * it. EXITED: -1 (the fork server, not main, collects those). */
+    int exit_status;
 } ipc_nuwa_event;
 
 typedef void (*ipc_nuwa_event_fn)(void *ctx, ipc_nuwa_manager *m, const ipc_nuwa_event *ev);
@@ -191,13 +194,22 @@ typedef struct ipc_nuwa_server_opts {
 int ipc_nuwa_server_start(const ipc_nuwa_server_opts *opts, ipc_nuwa_server **out);
 /* 1 in the fork server, 0 in a process it forked (its handle is inert). */
 int ipc_nuwa_server_is_fork_server(const ipc_nuwa_server *srv);
-/* Fork server only: processes forked and not yet reaped. */
-size_t ipc_nuwa_server_children(const ipc_nuwa_server *srv);
-/* Forks that failed (the fork server cannot tell main; it logs them). */
-uint64_t ipc_nuwa_server_fork_failures(const ipc_nuwa_server *srv);
-/* In the fork server: closes its channel, gives children
- * IPC_NUWA_EXIT_GRACE_MS to exit, kills the rest and reaps all of them, then
- * frees. In a forked process: frees the inert handle. */
+typedef struct ipc_nuwa_server_stats {
+    uint64_t forks;          /* processes forked */
+    uint64_t fork_failures;  /* NuwaFork not served (main cannot be told; logged) */
+    uint64_t reaped;         /* children reaped */
+    uint64_t abnormal_exits; /* of those: exit status other than 0, or killed by a
+                                signal other than SIGKILL (main's or ours) */
+    size_t children;         /* forked and not yet reaped */
+} ipc_nuwa_server_stats;
+/* The fork server's counts; all 0 in a process it forked. */
+void ipc_nuwa_server_get_stats(const ipc_nuwa_server *srv, ipc_nuwa_server_stats *out);
+/* In the fork server: closes its channel, gives its children
+ * IPC_NUWA_EXIT_GRACE_MS to exit, kills the rest and reaps all of them (the
+ * stats count them). In a forked process: drops what it inherited. Idempotent;
+ * the handle stays valid for ipc_nuwa_server_get_stats(). */
+void ipc_nuwa_server_stop(ipc_nuwa_server *srv);
+/* Stops (as above) if needed, then frees. */
 void ipc_nuwa_server_free(ipc_nuwa_server *srv);
 
 /* ---- in a forked process ---- */
