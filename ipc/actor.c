@@ -526,13 +526,13 @@ void ipc_resolver_drop(ipc_resolver *r)
 
 /* ---- receiving ---- */
 
+/* The caller has counted the message (unhandled or bad): once only. */
 static void report_bad(ipc_conn *c, const ipc_msg *msg, int err)
 {
     char name[IPC_MSG_NAME_MAX];
     ipc_msg_type_name(ipc_msg_type(msg), ipc_msg_flags(msg), name, sizeof name);
     ipc_log_warning(side_word(c->side), "bad message %s: %s (%s)", name, ipc_errname(err),
                     ipc_strerror(err));
-    count(c, &c->counts.bad);
     if (c->bad_fn)
         c->bad_fn(c->bad_ctx, c, msg, err);
     else
@@ -583,6 +583,7 @@ static void handle_constructor(ipc_conn *c, ipc_msg *msg)
     ipc_IPC_Constructor in = {0};
     int rc = ipc_IPC_Constructor_read(msg, &in);
     if (rc != 0) {
+        count(c, &c->counts.bad);
         report_bad(c, msg, IPC_E_PARAM);
         ipc_msg_free(msg);
         return;
@@ -591,6 +592,7 @@ static void handle_constructor(ipc_conn *c, ipc_msg *msg)
     ipc_actor *child = NULL;
     if (!manager || find_actor(c, in.routing_id) || in.routing_id == IPC_ROUTING_CONTROL ||
         in.routing_id == IPC_ROUTING_NONE) {
+        count(c, &c->counts.bad);
         report_bad(c, msg, IPC_E_BAD_SENDER);
         ipc_msg_free(msg);
         return;
@@ -618,6 +620,7 @@ static void handle_refused(ipc_conn *c, ipc_msg *msg)
 {
     ipc_IPC_ConstructorRefused in = {0};
     if (ipc_IPC_ConstructorRefused_read(msg, &in) != 0) {
+        count(c, &c->counts.bad);
         report_bad(c, msg, IPC_E_PARAM);
         ipc_msg_free(msg);
         return;
@@ -635,6 +638,7 @@ static void handle_delete(ipc_conn *c, ipc_msg *msg)
 {
     ipc_actor *a = find_actor(c, ipc_msg_routing_id(msg));
     if (!a || a == c->top) {
+        count(c, &c->counts.unhandled);
         report_bad(c, msg, IPC_E_UNHANDLED);
         ipc_msg_free(msg);
         return;
