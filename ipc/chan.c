@@ -58,6 +58,7 @@ struct ipc_chan {
     int closed_io;    /* ipc_chan_close ran (or the child discarded it) */
     int err_reported; /* on_error has been called (or is never to be) */
     int got_hello;
+    pid_t expect_pid; /* opts->peer_pid: a bridge's known peer, or 0 */
     int in_read;      /* inside the read callback: flush at its end */
     int flush_after_read;
     pid_t peer_pid;   /* also read by other threads: under mu */
@@ -197,6 +198,7 @@ int ipc_chan_create(ipc_chan **out, const ipc_chan_opts *opts)
     c->fd = c->client_fd = c->client_map_fd = -1;
     c->peer_pid = -1;
     c->mode = opts->mode;
+    c->expect_pid = opts->peer_pid > 0 ? opts->peer_pid : 0;
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
     if (opts->listener)
@@ -657,10 +659,14 @@ static int take_hello(ipc_chan *c, ipc_msg *m)
     if (c->got_hello || ipc_msg_routing_id(m) != IPC_ROUTING_NONE || m->nfds != 0 ||
         ipc_pickle_read_i32(&it, &pid) != 0 || ipc_pickle_iter_end(&it) != 0 || pid <= 0)
         return IPC_E_BAD_HELLO;
+    if (c->expect_pid && pid != c->expect_pid)
+        return IPC_E_BAD_HELLO;
+    /* SO_PEERCRED names whoever called socketpair(): us, the peer, or, for a
+     * bridge whose peer we were told, our parent (the main process). */
     struct ucred cred;
     socklen_t len = sizeof cred;
     if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.pid > 0 &&
-        cred.pid != getpid() && cred.pid != pid)
+        cred.pid != getpid() && cred.pid != pid && !(c->expect_pid && cred.pid == getppid()))
         return IPC_E_BAD_HELLO;
     c->got_hello = 1;
     pthread_mutex_lock(&c->mu);

@@ -126,7 +126,8 @@ int ipc_endpoint_bind(ipc_endpoint *ep, ipc_loop *loop, ipc_actor *actor, const 
     ipc_conn_opts co = {.proxy = {.mode = IPC_CHAN_CLIENT,
                                   .fd = fd,
                                   .side = ep->side,
-                                  .listener_loop = loop},
+                                  .listener_loop = loop,
+                                  .peer_pid = ep->other_pid},
                         .label = label};
     ipc_conn *c;
     int rc = ipc_conn_new(&c, &co); /* takes fd */
