@@ -4,6 +4,8 @@
  * thread, except the Goodbye filter, which runs on the IO thread. */
 #include "ipc/actor.h"
 
+#include "actor_internal.h"
+
 #include "ipc/errors.h"
 #include "ipc/log.h"
 #include "ipc/protocols/IPC.h"
@@ -925,6 +927,12 @@ void ipc_conn_get_counts(const ipc_conn *c, ipc_conn_counts *out)
 pid_t ipc_conn_peer_pid(const ipc_conn *c)
 {
     return c->peer_pid;
+}
+
+void ipc__conn_set_peer_pid(ipc_conn *c, pid_t pid)
+{
+    if (pid > 0)
+        c->peer_pid = pid;
 }
 
 int ipc_conn_is_closing(const ipc_conn *c)

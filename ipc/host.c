@@ -3,6 +3,7 @@
  * and bad messages each have one place to happen. */
 #include "ipc/host.h"
 
+#include "actor_internal.h"
 #include "ipc/errors.h"
 
 #include <errno.h>
@@ -144,6 +145,8 @@ static void on_launched(void *ctx, const ipc_proc_launch_result *res, ipc_proc *
     int err = res->err;
     if (err == 0) {
         h->pid = ipc_proc_pid(proc);
+        if (h->conn)
+            ipc__conn_set_peer_pid(h->conn, h->pid);
         err = ipc_proc_watch(proc, h->loop, on_proc_exit, h);
     }
     if (err != 0 && h->conn && !ipc_conn_is_closing(h->conn))
@@ -206,6 +209,7 @@ int ipc_host_adopt(const ipc_host_opts *opts, pid_t pid, int fd, ipc_host **out)
     rc = make_conn(h, opts->label, IPC_CHAN_CLIENT, fd); /* takes fd */
     if (rc != 0)
         goto fail;
+    ipc__conn_set_peer_pid(h->conn, pid);
     h->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (h->pidfd < 0) {
         rc = -errno;
@@ -277,5 +281,8 @@ int ipc_host_child_conn(ipc_loop *loop, int channel_fd, const char *label, ipc_c
                                   .side = IPC_SIDE_CHILD,
                                   .listener_loop = loop},
                         .label = label};
-    return ipc_conn_new(out, &co);
+    int rc = ipc_conn_new(out, &co);
+    if (rc == 0)
+        ipc__conn_set_peer_pid(*out, getppid()); /* the parent launched us */
+    return rc;
 }

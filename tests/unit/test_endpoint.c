@@ -412,6 +412,44 @@ START_TEST(endpoint_bridge_between_two_children_talks_directly)
 }
 END_TEST
 
+/* What the children log for a bridge looks like the seed's excerpt: both
+ * pids on every line (known from the endpoint before any hello), replies
+ * received logged as "Received", and the parent's Goodbye note. */
+START_TEST(endpoint_bridge_log_names_both_ends)
+{
+    setup();
+    char *dir = rig_tempdir();
+    ck_assert_ptr_nonnull(dir);
+    char path[600];
+    snprintf(path, sizeof path, "%s/children.log", dir);
+    int logfd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    ck_assert_int_ge(logfd, 0);
+    const char *extra[] = {"IPC_LOG=PDemoHelpline", "IPC_LOG_FILE=", NULL};
+    char **env = rig_env_with(extra);
+    pid_t a, b;
+    run_bridge(logfd, env, &a, &b);
+    rig_env_free(env);
+    close(logfd);
+    char *log = rig_slurp(path, NULL);
+    ck_assert_ptr_nonnull(log);
+    char want[8][200];
+    snprintf(want[0], 200, "][%d->%d] [PDemoHelplineParent] Sending  PDemoHelpline::Msg_RequestAssistance()", a, b);
+    snprintf(want[1], 200, "][%d<-%d] [PDemoHelplineChild] Received  PDemoHelpline::Msg_RequestAssistance()", b, a);
+    snprintf(want[2], 200, "][%d->%d] [PDemoHelplineChild] Sending  PDemoHelpline::Msg_GiveAssistance(message=", b, a);
+    snprintf(want[3], 200, "][%d<-%d] [PDemoHelplineParent] Received  PDemoHelpline::Msg_GiveAssistance(message=", a, b);
+    snprintf(want[4], 200, "][%d->%d] [PDemoHelplineParent] Sending reply  PDemoHelpline::Reply_GiveAssistance(ok=true)", a, b);
+    snprintf(want[5], 200, "][%d<-%d] [PDemoHelplineChild] Received  PDemoHelpline::Reply_GiveAssistance(ok=true)", b, a);
+    snprintf(want[6], 200, "[test %d] NOTE: parent actor received `Goodbye' message.  Closing channel.", a);
+    for (int i = 0; i < 7; i++)
+        ck_assert_msg(strstr(log, want[i]), "log lacks \"%s\":\n%s", want[i], log);
+    ck_assert_msg(!strstr(log, "->0]") && !strstr(log, "<-0]"), "a line without the peer:\n%s", log);
+    ck_assert_msg(!strstr(log, "Received reply"), "Gecko logs a received reply as Received:\n%s", log);
+    free(log);
+    rig_rmdir_all(dir);
+    rig_assert_no_leaks();
+}
+END_TEST
+
 /* --from main: main binds the parent end itself and asks a child. */
 typedef struct asker {
     ipc_actor *actor;
@@ -463,6 +501,7 @@ START_TEST(endpoint_main_binds_the_parent_end_itself)
     ipc_conn *hc = NULL;
     ck_assert_int_eq(ipc_endpoint_bind(&pe, m.loop, s.actor, "default", &hc), 0);
     ck_assert_int_eq(pe.fd, -1);
+    ck_assert_int_eq(ipc_conn_peer_pid(hc), s.demo); /* known from the endpoint, before hello */
     ipc_PDemoHelpline_RequestAssistance req = {0};
     ipc_msg *msg = NULL;
     ck_assert_int_eq(ipc_PDemoHelpline_RequestAssistance_build(&msg, IPC_ROUTING_CONTROL, &req), 0);
@@ -669,6 +708,7 @@ static Suite *suite(void)
 {
     Suite *s = suite_create("endpoint");
     RIG_TCASE(s, "bridge", endpoint_bridge_between_two_children_talks_directly, 30);
+    RIG_TCASE(s, "bridge_log", endpoint_bridge_log_names_both_ends, 30);
     RIG_TCASE(s, "main_binds", endpoint_main_binds_the_parent_end_itself, 30);
     RIG_TCASE(s, "bridge_hello", endpoint_bridge_hello_must_name_the_expected_peer, 30);
     RIG_TCASE(s, "child_create", endpoint_create_pair_in_a_child_is_refused, 30);

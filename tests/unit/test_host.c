@@ -188,6 +188,7 @@ typedef struct par {
     ipc_actor *top;
     int bind_on_ready;
     int ready_calls, ready_err;
+    pid_t peer_at_ready; /* what the connection said the peer was, at ready */
     int exited;
     ipc_crash_info info;
     char report[PATH_MAX];
@@ -232,6 +233,8 @@ static void par_ready(void *ctx, ipc_host *host, int err)
     par *p = ctx;
     p->ready_calls++;
     p->ready_err = err;
+    if (err == 0)
+        p->peer_at_ready = ipc_conn_peer_pid(ipc_host_conn(host));
     if (err == 0 && p->bind_on_ready)
         ck_assert_int_eq(ipc_conn_bind(ipc_host_conn(host), p->top), 0);
 }
@@ -304,6 +307,8 @@ START_TEST(host_launch_binds_and_closes_normally)
     ck_assert_int_eq(p.ready_calls, 1);
     ck_assert_int_eq(p.ready_err, 0);
     ck_assert_int_gt(ipc_host_pid(p.host), 0);
+    /* Known from the launch, before the child's hello: logs name it. */
+    ck_assert_int_eq(p.peer_at_ready, ipc_host_pid(p.host));
     ck_assert_int_eq(ipc_conn_peer_pid(ipc_host_conn(p.host)), ipc_host_pid(p.host));
     ipc_actor_close(p.top);
     ck_assert(p.destroyed && p.why == IPC_NORMAL_SHUTDOWN);
