@@ -118,7 +118,10 @@ void rig_app_run(rig_app *app, unsigned timeout_ms);
 
 /* ---- roles ---- */
 
-int rig_main_process(rig_app *app);                                /* main.c / parent.c */
+/* Runs the main process; returns its exit status (RIG_EXIT_*). */
+int rig_main_process(rig_app *app); /* parent.c */
+/* What an exit status means, for main's last line. */
+const char *rig_result_text(int code);
 int rig_demo_process(rig_app *app, const ipc_child_info *info);    /* demo.c */
 int rig_content_process(rig_app *app, const ipc_child_info *info); /* content.c */
 

@@ -7,6 +7,7 @@
 #include "ipc/log.h"
 #include "ipc/proc.h"
 
+#include <dirent.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdio.h>
@@ -107,6 +108,21 @@ static void parse_child_args(int app_argc, char **argv, rig_opts *o)
     }
 }
 
+/* Open fds of this process (main only: the sandbox hides /proc from
+ * children), or -1. */
+static int count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        n += e->d_name[0] != '.';
+    closedir(d);
+    return n - 1; /* the directory's own */
+}
+
 static int is_child(int argc, char **argv)
 {
     for (int i = 1; i < argc; i++)
@@ -168,14 +184,29 @@ int main(int argc, char **argv)
         }
         self[n] = '\0';
         app.self_exe = self;
+        /* What lives as long as the process (the IO thread, the log file)
+         * is there before the count; everything else must be gone after. */
+        ipc_iothread_default();
+        ipc_log_any();
+        int fds_before = count_fds();
         if (ipc_loop_new(&app.loop) != 0) {
             fprintf(stderr, "ipcrig-demo: no event loop\n");
             return RIG_EXIT_USAGE;
         }
         code = rig_main_process(&app);
+        ipc_loop_run_once(app.loop, 0); /* lets freed proxies release themselves */
+        ipc_loop_free(app.loop);
+        int fds_after = count_fds();
+        rig_say(&app, "open fds: %d before the run, %d after", fds_before, fds_after);
+        if (fds_after != fds_before) {
+            rig_err(&app, "fd leak: %d fds open before the run, %d after", fds_before, fds_after);
+            if (code == RIG_EXIT_CLEAN || code == RIG_EXIT_LOST)
+                code = RIG_EXIT_ABNORMAL;
+        }
+        rig_say(&app, "result: %s; exit status %d", rig_result_text(code), code);
+        return code;
     }
     if (app.loop) {
-        /* Lets tasks of freed proxies release them before the loop goes. */
         ipc_loop_run_once(app.loop, 0);
         ipc_loop_free(app.loop);
     }

@@ -450,7 +450,7 @@ static int main_is_done(rig_app *app)
     return 1;
 }
 
-static const char *result_text(int code)
+const char *rig_result_text(int code)
 {
     switch (code) {
     case RIG_EXIT_CLEAN:
@@ -501,6 +501,5 @@ int rig_main_process(rig_app *app)
     /* Kills and reaps a child still running (after a timeout). */
     ipc_host_free(st.demo.host);
     ipc_host_free(st.content.host);
-    rig_say(app, "result: %s; exit status %d", result_text(app->result), app->result);
     return app->result;
 }

@@ -28,16 +28,16 @@
 #define T_MS 10000 /* an upper bound for anything a child should do, not a speed check */
 
 /* Exit codes of the bridge_end helper. */
-#define B_OK 0
+#define B_OK                0
 #define B_HELPLINE_ABNORMAL 2 /* the helpline died other than NormalShutdown */
-#define B_NO_ENDPOINT 3       /* PDemo ended before an endpoint came */
-#define B_SETUP 10
-#define B_WRONG_PROCESS 41 /* ipc_endpoint_from_params said IPC_E_WRONG_PROCESS */
-#define B_PARAM 42         /* ... IPC_E_PARAM */
-#define B_FROM_PARAMS 43   /* ... something else */
-#define B_BIND 44          /* ipc_endpoint_bind failed */
-#define B_NO_ASSISTANCE 45 /* parent side: no (or a wrong) GiveAssistance */
-#define B_NO_ACK 46        /* child side: GiveAssistance never acknowledged */
+#define B_NO_ENDPOINT       3 /* PDemo ended before an endpoint came */
+#define B_SETUP             10
+#define B_WRONG_PROCESS     41 /* ipc_endpoint_from_params said IPC_E_WRONG_PROCESS */
+#define B_PARAM             42 /* ... IPC_E_PARAM */
+#define B_FROM_PARAMS       43 /* ... something else */
+#define B_BIND              44 /* ipc_endpoint_bind failed */
+#define B_NO_ASSISTANCE     45 /* parent side: no (or a wrong) GiveAssistance */
+#define B_NO_ACK            46 /* child side: GiveAssistance never acknowledged */
 
 static long now_ms(void)
 {
@@ -155,8 +155,8 @@ static int b_on_endpoint(void *ctx, ipc_msg *msg, ipc_PDemo_CreateDemoHelplineCh
     b->other_pid = ep.other_pid;
     ipc_actor_ops ops = {.actor_destroy = b_helpline_destroy};
     ops.map = ep.side == IPC_SIDE_PARENT ? b_parent_map : b_child_map;
-    ops.map_len = ep.side == IPC_SIDE_PARENT ? IPC_MSGMAP_LEN(b_parent_map)
-                                             : IPC_MSGMAP_LEN(b_child_map);
+    ops.map_len =
+        ep.side == IPC_SIDE_PARENT ? IPC_MSGMAP_LEN(b_parent_map) : IPC_MSGMAP_LEN(b_child_map);
     b->bind_rc = ipc_actor_new(&b->helpline, &ipc_PDemoHelpline_protocol, ep.side, &ops, b);
     if (b->bind_rc == 0)
         b->bind_rc = ipc_endpoint_bind(&ep, b->loop, b->helpline, "test", &b->hconn);
@@ -214,7 +214,8 @@ static int h_bridge_end(int argc, char **argv)
     ipc_child_info info;
     rig_proc_child_init(argc, argv, &info);
     bend b = {0};
-    ipc_actor_ops ops = {.map = b_pdemo_map, .map_len = IPC_MSGMAP_LEN(b_pdemo_map),
+    ipc_actor_ops ops = {.map = b_pdemo_map,
+                         .map_len = IPC_MSGMAP_LEN(b_pdemo_map),
                          .actor_destroy = b_pdemo_destroy};
     int rc = ipc_loop_new(&b.loop);
     if (rc == 0)
@@ -326,8 +327,12 @@ static kid *m_launch(mainp *m, const char *helper, int stderr_fd, char **envp)
         l.opts.nfds = 1;
     }
     l.opts.envp = (const char *const *)envp;
-    ipc_host_opts o = {.loop = m->loop, .proc = l.opts, .label = "default", .ready = m_ready,
-                       .exited = m_exited, .ctx = k};
+    ipc_host_opts o = {.loop = m->loop,
+                       .proc = l.opts,
+                       .label = "default",
+                       .ready = m_ready,
+                       .exited = m_exited,
+                       .ctx = k};
     ck_assert_int_eq(ipc_host_launch(&o, &k->host), 0);
     return k;
 }
@@ -386,8 +391,8 @@ static void run_bridge(int stderr_fd, char **envp, pid_t *pid_a, pid_t *pid_b)
     *pid_a = ipc_host_pid(a->host);
     *pid_b = ipc_host_pid(b->host);
     ipc_endpoint pe, ce;
-    ck_assert_int_eq(ipc_endpoint_create_pair(&ipc_PDemoHelpline_protocol, *pid_a, *pid_b, &pe, &ce),
-                     0);
+    ck_assert_int_eq(
+        ipc_endpoint_create_pair(&ipc_PDemoHelpline_protocol, *pid_a, *pid_b, &pe, &ce), 0);
     ck_assert_int_ge(pe.fd, 0);
     ck_assert_int_ge(ce.fd, 0);
     m_send_endpoint(a, &pe);
@@ -433,17 +438,34 @@ START_TEST(endpoint_bridge_log_names_both_ends)
     char *log = rig_slurp(path, NULL);
     ck_assert_ptr_nonnull(log);
     char want[8][200];
-    snprintf(want[0], 200, "][%d->%d] [PDemoHelplineParent] Sending  PDemoHelpline::Msg_RequestAssistance()", a, b);
-    snprintf(want[1], 200, "][%d<-%d] [PDemoHelplineChild] Received  PDemoHelpline::Msg_RequestAssistance()", b, a);
-    snprintf(want[2], 200, "][%d->%d] [PDemoHelplineChild] Sending  PDemoHelpline::Msg_GiveAssistance(message=", b, a);
-    snprintf(want[3], 200, "][%d<-%d] [PDemoHelplineParent] Received  PDemoHelpline::Msg_GiveAssistance(message=", a, b);
-    snprintf(want[4], 200, "][%d->%d] [PDemoHelplineParent] Sending reply  PDemoHelpline::Reply_GiveAssistance(ok=true)", a, b);
-    snprintf(want[5], 200, "][%d<-%d] [PDemoHelplineChild] Received  PDemoHelpline::Reply_GiveAssistance(ok=true)", b, a);
-    snprintf(want[6], 200, "[test %d] NOTE: parent actor received `Goodbye' message.  Closing channel.", a);
+    snprintf(want[0], 200,
+             "][%d->%d] [PDemoHelplineParent] Sending  PDemoHelpline::Msg_RequestAssistance()", a,
+             b);
+    snprintf(want[1], 200,
+             "][%d<-%d] [PDemoHelplineChild] Received  PDemoHelpline::Msg_RequestAssistance()", b,
+             a);
+    snprintf(
+        want[2], 200,
+        "][%d->%d] [PDemoHelplineChild] Sending  PDemoHelpline::Msg_GiveAssistance(message=", b, a);
+    snprintf(want[3], 200,
+             "][%d<-%d] [PDemoHelplineParent] Received  PDemoHelpline::Msg_GiveAssistance(message=",
+             a, b);
+    snprintf(want[4], 200,
+             "][%d->%d] [PDemoHelplineParent] Sending reply  "
+             "PDemoHelpline::Reply_GiveAssistance(ok=true)",
+             a, b);
+    snprintf(
+        want[5], 200,
+        "][%d<-%d] [PDemoHelplineChild] Received  PDemoHelpline::Reply_GiveAssistance(ok=true)", b,
+        a);
+    snprintf(want[6], 200,
+             "[test %d] NOTE: parent actor received `Goodbye' message.  Closing channel.", a);
     for (int i = 0; i < 7; i++)
         ck_assert_msg(strstr(log, want[i]), "log lacks \"%s\":\n%s", want[i], log);
-    ck_assert_msg(!strstr(log, "->0]") && !strstr(log, "<-0]"), "a line without the peer:\n%s", log);
-    ck_assert_msg(!strstr(log, "Received reply"), "Gecko logs a received reply as Received:\n%s", log);
+    ck_assert_msg(!strstr(log, "->0]") && !strstr(log, "<-0]"), "a line without the peer:\n%s",
+                  log);
+    ck_assert_msg(!strstr(log, "Received reply"), "Gecko logs a received reply as Received:\n%s",
+                  log);
     free(log);
     rig_rmdir_all(dir);
     rig_assert_no_leaks();
@@ -490,14 +512,13 @@ START_TEST(endpoint_main_binds_the_parent_end_itself)
     m_wait_ready(&m, k);
     asker s = {.demo = ipc_host_pid(k->host)};
     ipc_endpoint pe, ce;
-    ck_assert_int_eq(ipc_endpoint_create_pair(&ipc_PDemoHelpline_protocol, getpid(), s.demo, &pe,
-                                              &ce),
-                     0);
+    ck_assert_int_eq(
+        ipc_endpoint_create_pair(&ipc_PDemoHelpline_protocol, getpid(), s.demo, &pe, &ce), 0);
     m_send_endpoint(k, &ce);
-    ipc_actor_ops ops = {.map = asker_map, .map_len = IPC_MSGMAP_LEN(asker_map),
-                         .actor_destroy = asker_destroy};
-    ck_assert_int_eq(ipc_actor_new(&s.actor, &ipc_PDemoHelpline_protocol, IPC_SIDE_PARENT, &ops, &s),
-                     0);
+    ipc_actor_ops ops = {
+        .map = asker_map, .map_len = IPC_MSGMAP_LEN(asker_map), .actor_destroy = asker_destroy};
+    ck_assert_int_eq(
+        ipc_actor_new(&s.actor, &ipc_PDemoHelpline_protocol, IPC_SIDE_PARENT, &ops, &s), 0);
     ipc_conn *hc = NULL;
     ck_assert_int_eq(ipc_endpoint_bind(&pe, m.loop, s.actor, "default", &hc), 0);
     ck_assert_int_eq(pe.fd, -1);
@@ -577,9 +598,8 @@ START_TEST(endpoint_sent_to_the_wrong_process_is_refused)
     m_wait_ready(&m, k);
     /* Both ends are meant for main; the child gets one anyway. */
     ipc_endpoint pe, ce;
-    ck_assert_int_eq(ipc_endpoint_create_pair(&ipc_PDemoHelpline_protocol, getpid(), getpid(), &pe,
-                                              &ce),
-                     0);
+    ck_assert_int_eq(
+        ipc_endpoint_create_pair(&ipc_PDemoHelpline_protocol, getpid(), getpid(), &pe, &ce), 0);
     m_send_endpoint(k, &ce);
     ck_assert_int_eq(m_exit_status(&m, k), B_WRONG_PROCESS);
     ck_assert(k->destroyed && k->why == IPC_NORMAL_SHUTDOWN);
@@ -601,8 +621,8 @@ START_TEST(endpoint_from_params_checks_and_always_takes_the_fd)
         {IPC_CLASS_PDemoHelpline, (int32_t)getpid(), 1, 0},
         {IPC_CLASS_PDemoHelpline, (int32_t)getpid() + 1, 1, IPC_E_WRONG_PROCESS},
         {IPC_CLASS_PDemoHelpline, 0, 1, IPC_E_WRONG_PROCESS},
-        {0x7777, (int32_t)getpid(), 1, IPC_E_PARAM},   /* no such protocol */
-        {0x10041, (int32_t)getpid(), 1, IPC_E_PARAM},  /* class over 16 bits */
+        {0x7777, (int32_t)getpid(), 1, IPC_E_PARAM},  /* no such protocol */
+        {0x10041, (int32_t)getpid(), 1, IPC_E_PARAM}, /* class over 16 bits */
         {IPC_CLASS_PDemoHelpline, (int32_t)getpid(), 0, IPC_E_PARAM},
         {IPC_CLASS_PDemoHelpline, (int32_t)getpid(), -5, IPC_E_PARAM},
     };
@@ -638,9 +658,8 @@ START_TEST(endpoint_to_params_round_trips)
 {
     setup();
     ipc_endpoint pe, ce, back;
-    ck_assert_int_eq(ipc_endpoint_create_pair(&ipc_PDemoHelpline_protocol, getpid(), getpid() + 1,
-                                              &pe, &ce),
-                     0);
+    ck_assert_int_eq(
+        ipc_endpoint_create_pair(&ipc_PDemoHelpline_protocol, getpid(), getpid() + 1, &pe, &ce), 0);
     int fd;
     Ipcrig__EndpointInfo *info;
     ck_assert_int_eq(ipc_endpoint_to_params(&pe, &fd, &info), 0);
@@ -676,15 +695,13 @@ START_TEST(endpoint_bind_refuses_an_actor_of_the_wrong_protocol_or_side)
     ck_assert_int_eq(ipc_loop_new(&loop), 0);
     ipc_actor_ops ops = {.actor_destroy = noop_destroy};
     ipc_actor *wrong_side, *wrong_proto;
-    ck_assert_int_eq(ipc_actor_new(&wrong_side, &ipc_PDemoHelpline_protocol, IPC_SIDE_CHILD, &ops,
-                                   NULL),
-                     0);
+    ck_assert_int_eq(
+        ipc_actor_new(&wrong_side, &ipc_PDemoHelpline_protocol, IPC_SIDE_CHILD, &ops, NULL), 0);
     ck_assert_int_eq(ipc_actor_new(&wrong_proto, &ipc_PTest_protocol, IPC_SIDE_PARENT, &ops, NULL),
                      0);
     ipc_endpoint pe, ce;
-    ck_assert_int_eq(ipc_endpoint_create_pair(&ipc_PDemoHelpline_protocol, getpid(), getpid(), &pe,
-                                              &ce),
-                     0);
+    ck_assert_int_eq(
+        ipc_endpoint_create_pair(&ipc_PDemoHelpline_protocol, getpid(), getpid(), &pe, &ce), 0);
     ipc_endpoint pe2 = pe;
     pe2.fd = fcntl(pe.fd, F_DUPFD_CLOEXEC, 0);
     ipc_conn *c = (ipc_conn *)1;

@@ -27,10 +27,10 @@
 #define T_MS 10000 /* an upper bound for anything a child should do, not a speed check */
 
 /* Child exit codes. */
-#define C_NORMAL 0    /* saw NormalShutdown */
-#define C_ABNORMAL 2  /* saw AbnormalShutdown */
+#define C_NORMAL     0 /* saw NormalShutdown */
+#define C_ABNORMAL   2 /* saw AbnormalShutdown */
 #define C_NOT_KILLED 9 /* expected to be killed, was not */
-#define C_SETUP 10
+#define C_SETUP      10
 
 static long now_ms(void)
 {
@@ -99,8 +99,8 @@ static int kid_start(kid *k, int argc, char **argv)
 {
     ipc_child_info info;
     rig_proc_child_init(argc, argv, &info);
-    ipc_actor_ops ops = {.map = kid_map, .map_len = IPC_MSGMAP_LEN(kid_map),
-                         .actor_destroy = kid_destroy};
+    ipc_actor_ops ops = {
+        .map = kid_map, .map_len = IPC_MSGMAP_LEN(kid_map), .actor_destroy = kid_destroy};
     int rc = ipc_loop_new(&k->loop);
     if (rc == 0)
         rc = ipc_host_child_conn(k->loop, info.channel_fd, "test", &k->conn);
@@ -119,8 +119,8 @@ static int kid_finish(kid *k, int expect_kill)
     long end = now_ms() + T_MS;
     while (!k->destroyed && now_ms() < end)
         ipc_loop_run_once(k->loop, 50);
-    int code = expect_kill              ? C_NOT_KILLED
-               : !k->destroyed          ? C_SETUP
+    int code = expect_kill                     ? C_NOT_KILLED
+               : !k->destroyed                 ? C_SETUP
                : k->why == IPC_NORMAL_SHUTDOWN ? C_NORMAL
                                                : C_ABNORMAL;
     ipc_conn_free(k->conn);
@@ -261,15 +261,19 @@ static void par_launch(par *p, const char *name, const char *arg, const char *cr
                        char **envp)
 {
     ck_assert_int_eq(ipc_loop_new(&p->loop), 0);
-    ipc_actor_ops ops = {.map = par_map, .map_len = IPC_MSGMAP_LEN(par_map),
-                         .actor_destroy = par_destroy};
+    ipc_actor_ops ops = {
+        .map = par_map, .map_len = IPC_MSGMAP_LEN(par_map), .actor_destroy = par_destroy};
     ck_assert_int_eq(ipc_actor_new(&p->top, &ipc_PTest_protocol, IPC_SIDE_PARENT, &ops, p), 0);
     rig_proc_launch l;
     rig_proc_prepare(&l, name, arg, "test", -1);
     l.opts.crash_dir = crash_dir;
     l.opts.envp = (const char *const *)envp;
-    ipc_host_opts o = {.loop = p->loop, .proc = l.opts, .label = "default",
-                       .ready = par_ready, .exited = par_exited, .ctx = p};
+    ipc_host_opts o = {.loop = p->loop,
+                       .proc = l.opts,
+                       .label = "default",
+                       .ready = par_ready,
+                       .exited = par_exited,
+                       .ctx = p};
     ck_assert_int_eq(ipc_host_launch(&o, &p->host), 0);
 }
 
@@ -313,8 +317,10 @@ START_TEST(host_launch_binds_and_closes_normally)
     ipc_actor_close(p.top);
     ck_assert(p.destroyed && p.why == IPC_NORMAL_SHUTDOWN);
     par_run_until(&p, &p.exited, 1);
-    ck_assert_msg(p.info.exited && p.info.exit_status == C_NORMAL, "child exited=%d status=%d "
-                  "signal=%d", p.info.exited, p.info.exit_status, p.info.signal);
+    ck_assert_msg(p.info.exited && p.info.exit_status == C_NORMAL,
+                  "child exited=%d status=%d "
+                  "signal=%d",
+                  p.info.exited, p.info.exit_status, p.info.signal);
     ck_assert_str_eq(p.report, "");
     ck_assert_str_eq(p.info.process_type, "test");
     ck_assert(ipc_host_exited(p.host));
@@ -468,8 +474,8 @@ START_TEST(host_exec_failure_is_reported_as_ipc_e_exec)
     ck_assert_int_eq(ipc_loop_new(&p.loop), 0);
     ipc_actor_ops ops = {.actor_destroy = par_destroy};
     ck_assert_int_eq(ipc_actor_new(&p.top, &ipc_PTest_protocol, IPC_SIDE_PARENT, &ops, &p), 0);
-    ipc_host_opts o = {.loop = p.loop, .label = "default", .ready = par_ready,
-                       .exited = par_exited, .ctx = &p};
+    ipc_host_opts o = {
+        .loop = p.loop, .label = "default", .ready = par_ready, .exited = par_exited, .ctx = &p};
     ipc_proc_opts_init(&o.proc);
     o.proc.path = "/nonexistent/ipcrig-no-such-program";
     o.proc.process_type = "test";
