@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -32,12 +33,16 @@ static int h_die(int argc, char **argv)
     setrlimit(RLIMIT_CORE, &rl); /* no core file in the test's directory */
     ipc_child_info info;
     rig_proc_child_init(argc, argv, &info);
+    ipc_child_info_dispose(&info); /* the prefs are not needed */
     char go;
     if (strcmp(argv[1], "wait-segv") == 0 && read(IPC_CHILD_CHANNEL_FD, &go, 1) != 1)
         return 6;
     if (strcmp(argv[1], "segv") == 0 || strcmp(argv[1], "wait-segv") == 0) {
-        volatile int *volatile p = NULL;
-        *p = 1;
+        /* A real fault on a page with no access (not a NULL store, which
+         * UBSan would report instead of letting it fault). */
+        volatile int *p = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if ((void *)p != MAP_FAILED)
+            *p = 1;
     } else if (strcmp(argv[1], "abort") == 0) {
         abort();
     }

@@ -83,6 +83,7 @@ static int h_forbidden(int argc, char **argv)
     no_core_files();
     ipc_child_info info;
     rig_proc_child_init(argc, argv, &info);
+    ipc_child_info_dispose(&info); /* the prefs are not needed */
     syscall(SYS_mount, "none", "/nonexistent", "tmpfs", 0ul, NULL);
     return 0; /* not reached: the sandbox kills us */
 }
@@ -93,6 +94,7 @@ static int h_fork(int argc, char **argv)
     no_core_files();
     ipc_child_info info;
     rig_proc_child_init(argc, argv, &info);
+    ipc_child_info_dispose(&info); /* the prefs are not needed */
     pid_t pid = fork();
     if (pid == 0)
         _exit(7);
@@ -115,6 +117,7 @@ static int h_paths(int argc, char **argv)
 {
     ipc_child_info info;
     rig_proc_child_init(argc, argv, &info);
+    ipc_child_info_dispose(&info); /* the prefs are not needed */
     int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
         close(fd);
@@ -143,6 +146,7 @@ static int h_tsync(int argc, char **argv)
         return 1;
     ipc_child_info info;
     rig_proc_child_init(argc, argv, &info);
+    ipc_child_info_dispose(&info); /* the prefs are not needed */
     if (write(go_pipe[1], "g", 1) != 1)
         return 2;
     pthread_join(t, NULL);
@@ -175,6 +179,7 @@ static int h_io(int argc, char **argv)
 {
     ipc_child_info info;
     rig_proc_child_init(argc, argv, &info);
+    ipc_child_info_dispose(&info); /* the prefs are not needed */
     int rc = 1, p[2] = {-1, -1};
     struct event_base *base = NULL;
     struct event *ev = NULL;
@@ -228,7 +233,6 @@ out:
         close(p[0]);
     if (p[1] >= 0)
         close(p[1]);
-    ipc_child_info_dispose(&info);
     return rc;
 }
 
