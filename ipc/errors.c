@@ -31,8 +31,13 @@ const char *ipc_strerror(int err)
     const struct err_entry *e = find(err);
     if (e)
         return e->msg;
-    if (err < 0 && err > IPC_E_BASE)
-        return strerror(-err); /* glibc's strerror is thread-safe for known codes */
+    if (err < 0 && err > IPC_E_BASE) {
+        /* Not strerror(): for an unknown errno glibc formats into a per-thread
+         * buffer that the next call frees, so an earlier result would dangle. */
+        const char *d = strerrordesc_np(-err);
+        if (d)
+            return d;
+    }
     return "unknown error";
 }
 

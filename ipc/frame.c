@@ -21,7 +21,8 @@ struct ipc_frame_decoder {
 
     uint8_t *stage; /* STAGE_SIZE bytes; [start, end) not parsed yet */
     size_t start, end;
-    int zero_copy; /* the last space() pointed into the payload */
+    int zero_copy;  /* the last space() pointed into the payload */
+    size_t granted; /* bytes the last space() offered; commit may not exceed */
 
     int have_header;
     ipc_msg_header hdr;
@@ -66,6 +67,13 @@ int ipc_frame_decoder_new(ipc_frame_decoder **out, const ipc_frame_limits *lim)
     return 0;
 }
 
+static void close_fds(const int *fds, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (fds[i] >= 0)
+            close(fds[i]);
+}
+
 static void close_queued_fds(ipc_frame_decoder *d)
 {
     for (size_t i = 0; i < d->fdq_len; i++)
@@ -97,8 +105,11 @@ static int fail(ipc_frame_decoder *d, int err)
         close_queued_fds(d);
         free(d->payload);
         d->payload = NULL;
+        d->payload_cap = d->payload_got = 0;
         d->have_header = 0;
         d->start = d->end = 0;
+        d->zero_copy = 0;
+        d->granted = 0;
     }
     return d->err;
 }
@@ -109,9 +120,16 @@ int ipc_frame_decoder_push_fds(ipc_frame_decoder *d, const int *fds, size_t n)
      * messages' worth can be outstanding. */
     size_t bound = 2 * (size_t)d->lim.max_fds;
     if (d->err || n > bound - d->fdq_len) {
-        for (size_t i = 0; i < n; i++)
-            close(fds[i]);
+        close_fds(fds, n);
         return d->err ? d->err : fail(d, IPC_E_TOO_MANY_FDS);
+    }
+    /* A negative value would be handed out as a message's fd: the caller's fd
+     * stream is broken and no later frame can be trusted to get its own fds. */
+    for (size_t i = 0; i < n; i++) {
+        if (fds[i] < 0) {
+            close_fds(fds, n);
+            return fail(d, -EBADF);
+        }
     }
     if (d->fdq_len + n > d->fdq_cap) {
         size_t cap = d->fdq_cap ? d->fdq_cap : 16;
@@ -119,8 +137,7 @@ int ipc_frame_decoder_push_fds(ipc_frame_decoder *d, const int *fds, size_t n)
             cap *= 2;
         int *q = malloc(cap * sizeof *q);
         if (!q) {
-            for (size_t i = 0; i < n; i++)
-                close(fds[i]);
+            close_fds(fds, n);
             return fail(d, -ENOMEM);
         }
         for (size_t i = 0; i < d->fdq_len; i++)
@@ -170,12 +187,12 @@ static int emit(ipc_frame_decoder *d)
     uint8_t *payload = d->payload;
     d->payload = NULL;
     d->payload_cap = d->payload_got = 0;
-    d->have_header = 0;
     ipc_msg *m = ipc__msg_from_frame(&d->hdr, payload, fds); /* takes both */
     if (!m || push_ready(d, m) != 0) {
         ipc_msg_free(m);
-        return fail(d, -ENOMEM);
+        return fail(d, -ENOMEM); /* with have_header still set: names the type */
     }
+    d->have_header = 0;
     return 0;
 }
 
@@ -235,7 +252,9 @@ static int parse(ipc_frame_decoder *d)
             break;
         size_t need = d->hdr.payload_size - d->payload_got;
         size_t take = avail < need ? avail : need;
-        if (grow_payload(d, d->payload_got + take) != 0)
+        /* Grow as space() does, geometrically and only when full;
+         * next_payload_cap() >= payload_got + take since take <= STAGE_SIZE. */
+        if (d->payload_got + take > d->payload_cap && grow_payload(d, next_payload_cap(d)) != 0)
             break;
         memcpy(d->payload + d->payload_got, d->stage + d->start, take);
         d->payload_got += take;
@@ -254,11 +273,14 @@ int ipc_frame_decoder_space(ipc_frame_decoder *d, uint8_t **buf, size_t *len)
         return d->err;
     size_t need = d->have_header ? d->hdr.payload_size - d->payload_got : 0;
     if (d->have_header && d->start == d->end && need >= ZERO_COPY_MIN) {
-        if (grow_payload(d, next_payload_cap(d)) != 0)
+        /* Grow only when full: next_payload_cap() rises with every byte
+         * received, so growing on each call would realloc (copy) the whole
+         * payload once per short read. */
+        if (d->payload_got == d->payload_cap && grow_payload(d, next_payload_cap(d)) != 0)
             return d->err;
         d->zero_copy = 1;
         *buf = d->payload + d->payload_got;
-        *len = d->payload_cap - d->payload_got;
+        *len = d->granted = d->payload_cap - d->payload_got;
         return 0;
     }
     if (d->start > 0) {
@@ -268,7 +290,7 @@ int ipc_frame_decoder_space(ipc_frame_decoder *d, uint8_t **buf, size_t *len)
     }
     d->zero_copy = 0;
     *buf = d->stage + d->end;
-    *len = STAGE_SIZE - d->end;
+    *len = d->granted = STAGE_SIZE - d->end;
     return 0;
 }
 
@@ -276,16 +298,17 @@ int ipc_frame_decoder_commit(ipc_frame_decoder *d, size_t n)
 {
     if (d->err)
         return d->err;
+    /* One commit per space(): parsing may move the staged bytes, so a second
+     * commit would take bytes from the wrong place. */
+    if (n > d->granted)
+        return fail(d, -EINVAL);
+    d->granted = 0;
     if (d->zero_copy) {
-        if (n > d->payload_cap - d->payload_got)
-            return fail(d, -EINVAL);
         d->payload_got += n;
         if (d->payload_got == d->hdr.payload_size)
             emit(d);
         return d->err;
     }
-    if (n > STAGE_SIZE - d->end)
-        return fail(d, -EINVAL);
     d->end += n;
     return parse(d);
 }

@@ -3,11 +3,14 @@
 
 #include "ipc/errors.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+static int attach(ipc_msg *m, int fd);
 
 ipc_msg *ipc_msg_new(int32_t routing_id, uint32_t type, uint32_t flags)
 {
@@ -54,11 +57,12 @@ ipc_msg *ipc_msg_clone(const ipc_msg *src)
     if (src->payload.len)
         memcpy(m->payload.data, src->payload.data, src->payload.len);
     m->payload.len = src->payload.len;
+    m->payload.err = src->payload.err; /* a failed writer stays failed */
     for (uint32_t i = 0; i < src->nfds; i++) {
         int fd = src->fds[i] >= 0 ? fcntl(src->fds[i], F_DUPFD_CLOEXEC, 0) : -1;
         if (src->fds[i] >= 0 && fd < 0)
             goto fail;
-        if (ipc_msg_add_fd(m, fd) < 0)
+        if (attach(m, fd) < 0)
             goto fail;
     }
     return m;
@@ -138,7 +142,9 @@ void ipc_msg_iter(const ipc_msg *m, ipc_pickle_iter *it)
     ipc_pickle_iter_init(it, m->payload.data, m->payload.len);
 }
 
-int ipc_msg_add_fd(ipc_msg *m, int fd)
+/* Appends a slot; fd may be -1 (a clone of a slot already taken keeps the
+ * indices of the fds after it). Closes fd on failure. */
+static int attach(ipc_msg *m, int fd)
 {
     if (m->nfds >= IPC_MSG_MAX_FDS) {
         if (fd >= 0)
@@ -160,14 +166,28 @@ int ipc_msg_add_fd(ipc_msg *m, int fd)
     return (int)m->nfds++;
 }
 
+int ipc_msg_add_fd(ipc_msg *m, int fd)
+{
+    /* A negative fd would be counted in num_fds yet could never be sent. */
+    if (fd < 0)
+        return -EBADF;
+    return attach(m, fd);
+}
+
 int ipc_msg_write_fd(ipc_msg *m, int fd)
 {
+    ipc_pickle *w = &m->payload;
+    if (w->err) {
+        if (fd >= 0)
+            close(fd);
+        return w->err;
+    }
     if (fd < 0)
-        return ipc_pickle_write_fd_index(&m->payload, IPC_PICKLE_NO_FD);
-    int idx = ipc_msg_add_fd(m, fd);
+        return ipc_pickle_write_fd_index(w, IPC_PICKLE_NO_FD);
+    int idx = attach(m, fd);
     if (idx < 0)
-        return idx;
-    return ipc_pickle_write_fd_index(&m->payload, idx);
+        return w->err = idx; /* sticky: the payload now lacks this field */
+    return ipc_pickle_write_fd_index(w, idx);
 }
 
 int ipc_msg_read_fd(ipc_msg *m, ipc_pickle_iter *it, int *fd)
@@ -252,6 +272,10 @@ int ipc_msg_decode_header(const uint8_t in[IPC_MSG_HEADER_SIZE], ipc_msg_header 
         return IPC_E_BAD_FLAGS;
     if ((f & IPC_MSG_REPLY) && (f & IPC_MSG_WANTS_REPLY))
         return IPC_E_BAD_FLAGS;
+    /* A reply never carries SYNC: the receiver could not tell whether to match
+     * it to a pending request or dispatch it as a new blocking one. */
+    if ((f & IPC_MSG_REPLY) && (f & IPC_MSG_SYNC))
+        return IPC_E_BAD_FLAGS;
     int needs_txn = (f & (IPC_MSG_SYNC | IPC_MSG_WANTS_REPLY | IPC_MSG_REPLY)) != 0;
     if (needs_txn != (h->txn_id != 0))
         return IPC_E_BAD_FLAGS;
@@ -262,6 +286,7 @@ int ipc_msg_decode_header(const uint8_t in[IPC_MSG_HEADER_SIZE], ipc_msg_header 
 
 ipc_msg *ipc__msg_from_frame(const ipc_msg_header *h, uint8_t *payload, const int *fds)
 {
+    assert(h->num_fds <= IPC_MSG_MAX_FDS); /* the decoder checked its limits */
     ipc_msg *m = ipc_msg_new(h->routing_id, h->type, h->flags);
     if (!m)
         goto fail;

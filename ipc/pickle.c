@@ -28,6 +28,8 @@ void ipc_pickle_dispose(ipc_pickle *w)
 
 int ipc_pickle_release(ipc_pickle *w, uint8_t **data, size_t *len)
 {
+    *data = NULL;
+    *len = 0;
     if (w->err)
         return w->err;
     *data = w->data;
@@ -80,6 +82,8 @@ static int append(ipc_pickle *w, const void *p, size_t len)
     int rc = ipc_pickle_reserve(w, len + pad);
     if (rc)
         return rc;
+    if (len + pad == 0)
+        return 0; /* w->data may still be NULL: no pointer arithmetic on it */
     if (len)
         memcpy(w->data + w->len, p, len);
     memset(w->data + w->len + len, 0, pad);

@@ -46,6 +46,7 @@ typedef struct ipc_chan_stats {
     uint64_t fds_received;
     uint64_t writes; /* sendmsg calls: msgs_sent / writes shows batching */
     uint64_t msgs_dropped_unsent; /* still queued when the channel closed */
+    uint64_t replies_unmatched;   /* proxy only: sync replies no waiter wanted */
 } ipc_chan_stats;
 
 typedef struct ipc_chan ipc_chan;

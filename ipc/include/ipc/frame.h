@@ -33,12 +33,16 @@ int ipc_frame_decoder_new(ipc_frame_decoder **out, const ipc_frame_limits *lim);
 void ipc_frame_decoder_free(ipc_frame_decoder *dec);
 
 /* Queues fds received with the next bytes. Push a recvmsg's fds before its
- * bytes. The decoder owns them from now on, also on failure (closed then). */
+ * bytes. The decoder owns them from now on, also on failure (closed then).
+ * More than 2 * max_fds queued is IPC_E_TOO_MANY_FDS; a negative value in
+ * `fds` is -EBADF. Both are sticky. */
 int ipc_frame_decoder_push_fds(ipc_frame_decoder *dec, const int *fds, size_t n);
 
-/* Zero-copy input: where the next bytes should be written and how many fit.
- * Then ipc_frame_decoder_commit() with the count actually written (<= *len).
- * Large payloads are read straight into their final buffer. */
+/* Zero-copy input: where the next bytes should be written and how many fit
+ * (always > 0). Then ipc_frame_decoder_commit() once, with the count actually
+ * written (<= *len, 0 allowed); a commit larger than the last space() offered
+ * (or a second commit) is a sticky -EINVAL. Large payloads are read straight
+ * into their final buffer. The buffer is valid until the next call. */
 int ipc_frame_decoder_space(ipc_frame_decoder *dec, uint8_t **buf, size_t *len);
 int ipc_frame_decoder_commit(ipc_frame_decoder *dec, size_t n);
 /* Copying input: the same as space/commit in a loop. */

@@ -59,7 +59,9 @@ ipc_msg *ipc_msg_new(int32_t routing_id, uint32_t type, uint32_t flags);
 ipc_msg *ipc_msg_new_reply(const ipc_msg *request);
 /* Frees the message and closes every attached fd it still owns. NULL is a no-op. */
 void ipc_msg_free(ipc_msg *msg);
-/* A deep copy; attached fds are dup()ed (F_DUPFD_CLOEXEC). NULL on failure. */
+/* A deep copy (payload, header fields, the writer's sticky error); attached
+ * fds are dup()ed (F_DUPFD_CLOEXEC), slots already taken stay empty (-1).
+ * NULL on failure, with nothing leaked. The source is not changed. */
 ipc_msg *ipc_msg_clone(const ipc_msg *msg);
 
 uint32_t ipc_msg_type(const ipc_msg *msg);
@@ -82,10 +84,13 @@ const uint8_t *ipc_msg_payload(const ipc_msg *msg, size_t *len);
 void ipc_msg_iter(const ipc_msg *msg, ipc_pickle_iter *it);
 
 /* Attaches `fd`; the message owns it from now on, also on failure (it is closed
- * then). Returns the fd's index (>= 0) or -ENOMEM / IPC_E_TOO_MANY_FDS. */
+ * then). Returns the fd's index (>= 0) or -ENOMEM / IPC_E_TOO_MANY_FDS, or
+ * -EBADF for fd < 0 (nothing to close then). */
 int ipc_msg_add_fd(ipc_msg *msg, int fd);
 /* Attaches `fd` and writes its index as an fd parameter. fd < 0 writes
- * IPC_PICKLE_NO_FD and attaches nothing. Ownership as ipc_msg_add_fd. */
+ * IPC_PICKLE_NO_FD and attaches nothing. Ownership as ipc_msg_add_fd; a
+ * failure to attach becomes the writer's sticky error (the field is missing),
+ * and on a writer already failed the fd is closed and that error returned. */
 int ipc_msg_write_fd(ipc_msg *msg, int fd);
 /* Reads an fd parameter and takes that fd from the message: *fd is then the
  * caller's (or -1 for IPC_PICKLE_NO_FD). IPC_E_BAD_FD_INDEX if the index names
@@ -103,9 +108,11 @@ int ipc_msg_take_fd(ipc_msg *msg, size_t index);
 /* Serialises the header for sending. The payload size is the writer's size. */
 void ipc_msg_encode_header(const ipc_msg *msg, uint8_t out[IPC_MSG_HEADER_SIZE]);
 /* Decodes and validates a header: known flags only, valid priority, REPLY_ERROR
- * only with REPLY, SYNC and WANTS_REPLY not together, a txn id exactly when one
- * of SYNC/WANTS_REPLY/REPLY is set, payload a multiple of four. Returns 0,
- * IPC_E_BAD_FLAGS or IPC_E_BAD_SIZE. Does not apply size limits. */
+ * only with REPLY, neither SYNC nor REPLY together with WANTS_REPLY, no SYNC
+ * on a REPLY, a txn id exactly when one of SYNC/WANTS_REPLY/REPLY is set,
+ * payload a multiple of four. Returns 0, IPC_E_BAD_FLAGS (checked first) or
+ * IPC_E_BAD_SIZE. Does not apply size limits. *h is filled in from the bytes
+ * even on failure, so a caller can name the type of a rejected frame. */
 int ipc_msg_decode_header(const uint8_t in[IPC_MSG_HEADER_SIZE], ipc_msg_header *h);
 
 #endif

@@ -26,8 +26,9 @@ typedef struct ipc_pickle {
 void ipc_pickle_init(ipc_pickle *w);
 /* Frees the buffer; the writer may be initialised again. */
 void ipc_pickle_dispose(ipc_pickle *w);
-/* Hands the buffer to the caller (free() it); the writer becomes empty. On a
- * sticky error returns it and hands nothing. */
+/* Hands the buffer to the caller (free() it; NULL when nothing was written);
+ * the writer becomes empty. On a sticky error returns it, hands nothing
+ * (*data NULL, *len 0) and the writer keeps its buffer until disposed. */
 int ipc_pickle_release(ipc_pickle *w, uint8_t **data, size_t *len);
 int ipc_pickle_error(const ipc_pickle *w);
 size_t ipc_pickle_size(const ipc_pickle *w);

@@ -17,8 +17,11 @@ struct ProtobufCMessageDescriptor;
 
 /* Param kinds and their C types in a params struct:
  *   BOOL bool | INT32 int32_t | UINT32 uint32_t | INT64 int64_t | UINT64 uint64_t
- *   DOUBLE double | STRING char * (NUL-terminated, no inner NUL)
- *   BYTES ipc_bytes | FD int (-1: none) | PROTO ProtobufCMessage * (a struct param)
+ *   DOUBLE double | STRING char * (NUL-terminated, no inner NUL; NULL writes "")
+ *   BYTES ipc_bytes | FD int (-1: none)
+ *   PROTO a pointer to the protobuf-c generated struct (e.g. Ipcrig__EndpointInfo *),
+ *         which begins with a ProtobufCMessage; NULL writes an empty message and
+ *         a read always yields a non-NULL message (a struct param).
  * After a read the params struct owns strings, bytes, fds and protos; free them
  * with the message's params_free. Writing only borrows them. */
 typedef enum ipc_param_kind {
@@ -93,6 +96,8 @@ const ipc_msg_desc *ipc_msgdesc_lookup(uint32_t type);
 /* By "PDemo::Msg_InitCrashReporter", "PDemo::InitCrashReporter" or "InitCrashReporter"
  * (the last only when unambiguous). NULL if none. */
 const ipc_msg_desc *ipc_msgdesc_find(const char *name);
+/* The descriptor of message `id` inside protocol `proto`, or NULL. Thread-safe. */
+const ipc_msg_desc *ipc_protocol_msg(const ipc_protocol_desc *proto, uint16_t id);
 /* Non-zero when `type` is declared: a frame decoder type_known callback. */
 int ipc_msg_type_known(uint32_t type, void *ctx);
 /* Writes the name of a message type to buf and returns buf:
@@ -104,6 +109,9 @@ const char *ipc_msg_type_name(uint32_t type, uint32_t flags, char *buf, size_t l
 
 /* ---- generic codec used by the generated functions ---- */
 
+/* Largest PROTO blob a reader accepts before unpacking it (IPC_E_TOO_LARGE). */
+#define IPC_PARAM_MAX_PROTO (16u * 1024u * 1024u)
+
 /* Writes params (reply=false) or reply values (reply=true) into msg's payload,
  * attaching dup()s of FD params (the caller keeps its fds). 0 or an IPC_E_* code. */
 int ipc_params_write(const ipc_msg_desc *d, bool reply, ipc_msg *msg, const void *src);
@@ -111,11 +119,28 @@ int ipc_params_write(const ipc_msg_desc *d, bool reply, ipc_msg *msg, const void
  * whole payload must be consumed (IPC_E_TRAILING otherwise). On failure dst is
  * left freed and zeroed. */
 int ipc_params_read(const ipc_msg_desc *d, bool reply, ipc_msg *msg, void *dst);
+/* The same, and on failure *failed is the index of the param at fault, or the
+ * param count when the fault is trailing bytes. `failed` may be NULL. */
+int ipc_params_read_at(const ipc_msg_desc *d, bool reply, ipc_msg *msg, void *dst,
+                       size_t *failed);
 /* Frees what a read produced (closes fds). Idempotent on a zeroed struct. */
 void ipc_params_free(const ipc_msg_desc *d, bool reply, void *p);
-/* Formats params for logs: `pid=42, path="/tmp/x", fd=#0, info={...}`. */
+/* Formats params for logs: `pid=42, path="/tmp/x", fd=#5, info={dump_dir: "/tmp"}`
+ * (an FD shows its descriptor number, or `none`). Control characters are
+ * escaped, long strings and bytes truncated with their full length shown.
+ * Always NUL-terminates when len > 0; returns the length the whole text has
+ * (as snprintf), so a result >= len means it was cut. Any thread. */
 int ipc_params_format(const ipc_msg_desc *d, bool reply, const void *p, char *buf, size_t len);
-/* Builds a complete message (type, flags from the descriptor, routing id) from params. */
+/* Builds a complete message from params: type from the descriptor, flags
+ * IPC_MSG_SYNC for SYNC and IPC_MSG_WANTS_REPLY for ASYNC_RETURNS messages,
+ * txn id 0 (the sending layer assigns one before the message leaves: the
+ * proxy's send_sync does for SYNC). FD params are dup()ed: the caller keeps
+ * its fds. On 0 *out is the caller's; on failure *out is NULL. Any thread. */
 int ipc_msg_build(ipc_msg **out, const ipc_msg_desc *d, int32_t routing_id, const void *params);
+/* Builds the reply to `request` (ipc_msg_new_reply: same type, routing id and
+ * txn id, IPC_MSG_REPLY) with the reply values of `d`. Ownership as
+ * ipc_msg_build; the request is not changed. */
+int ipc_msg_build_reply(ipc_msg **out, const ipc_msg_desc *d, const ipc_msg *request,
+                        const void *reply);
 
 #endif

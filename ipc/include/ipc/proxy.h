@@ -39,6 +39,10 @@ typedef struct ipc_proxy_opts {
     ipc_loop *listener_loop; /* the listener's thread; required */
     ipc_iothread *io;        /* NULL: ipc_iothread_default() */
     const ipc_frame_limits *limits;
+    /* Filters (copied) installed before the channel reads anything, so they
+     * see every message; ipc_proxy_add_filter() may miss the first ones. */
+    const ipc_filter *filters;
+    size_t nfilters;
 } ipc_proxy_opts;
 
 /* Creates the channel and connects it on the IO thread. Takes opts->fd on
@@ -47,12 +51,23 @@ int ipc_proxy_create(ipc_proxy **out, const ipc_proxy_opts *opts);
 /* Sends `msg`; the proxy owns it from now on, also on failure. Any thread.
  * 0 or IPC_E_CLOSED. */
 int ipc_proxy_send(ipc_proxy *proxy, ipc_msg *msg);
+/* Transaction ids of synchronous requests have this bit set; ids chosen by
+ * others (async requests with returns) must keep it clear. A REPLY whose txn
+ * id has it goes to the waiting sender, never to filters or the listener; one
+ * no sender waits for is dropped and counted (stats.replies_unmatched). */
+#define IPC_SYNC_TXN_BIT 0x80000000u
+
 /* Sends a synchronous request and waits up to timeout_ms (-1: forever) for its
  * reply. Sets the SYNC flag and a fresh txn id. On 0, *reply is the caller's.
  * Takes `request` always. Any thread but the IO thread. Errors:
  * IPC_E_SYNC_FROM_PARENT, IPC_E_TIMEOUT, IPC_E_CLOSED / IPC_E_PEER_CLOSED (the
  * channel died while waiting), IPC_E_REPLY_ERROR (*reply is still set). */
 int ipc_proxy_send_sync(ipc_proxy *proxy, ipc_msg *request, ipc_msg **reply, int timeout_ms);
+/* Waits until every message sent so far has been written to the socket, so
+ * that closing now loses none of them (a Goodbye, say). Any thread but the IO
+ * thread. 0, IPC_E_TIMEOUT, IPC_E_CLOSED (closed or the socket failed first),
+ * IPC_E_WRONG_THREAD. */
+int ipc_proxy_flush(ipc_proxy *proxy, int timeout_ms);
 /* Installs a filter (copied) on the IO thread. Any thread. */
 int ipc_proxy_add_filter(ipc_proxy *proxy, const ipc_filter *filter);
 /* Server mode: hand the client end to the caller (see ipc_chan_take_client_fd).

@@ -23,6 +23,7 @@ int32_t ipc_router_next_routing_id(ipc_router *r);
 /* Registers `l` (copied) for routing_id. 0, IPC_E_EXISTS, -EINVAL for the
  * control or none id. */
 int ipc_router_add_route(ipc_router *r, int32_t routing_id, const ipc_listener *l, void *ctx);
+/* 0 or -ENOENT. */
 int ipc_router_remove_route(ipc_router *r, int32_t routing_id);
 /* Delivers (the router owns msg): 0 or IPC_E_UNHANDLED. */
 int ipc_router_route(ipc_router *r, ipc_msg *msg);

@@ -1,0 +1,981 @@
+/* The channel: one end of a socketpair driven by an IO thread. Sends go to a
+ * mutex-protected output queue; whoever holds the write token (a sending
+ * thread writing directly, or the IO thread) flushes it, many messages per
+ * sendmsg, resuming partial writes exactly where they stopped. Reads go
+ * straight into the frame decoder; every decoded message reaches the listener
+ * before any error. Design notes: docs/channels.md. */
+#include "ipc/chan.h"
+
+#include "chan_internal.h"
+#include "ipc/errors.h"
+#include "loop_internal.h"
+#include "msg_internal.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <time.h>
+#include <unistd.h>
+
+/* At most this many fds ride on one sendmsg (the kernel allows 253). */
+#define FDS_PER_SEND 250
+/* Two iovecs (header, payload) per message. */
+#define BATCH_MSGS (IOV_MAX / 2)
+/* Reads per read event before yielding to other channels. */
+#define READS_PER_EVENT 16
+/* Direct writes by sending threads in a row, with nothing received in
+ * between, before the channel counts as streaming and the IO thread batches. */
+#define DIRECT_STREAK_MAX 8
+
+struct ipc_chan {
+    atomic_int refs;
+    ipc_chan_mode mode;
+    char *channel_id;
+    int fd;
+    int client_fd;      /* server mode, no channel id: ours until taken */
+    int client_in_map;  /* server mode with id: the map holds client_map_fd */
+    int client_map_fd;
+    ipc_listener listener;
+    void *lctx;
+    ipc_frame_limits limits;      /* the decoder's: type_known is ours */
+    ipc_frame_limits user_limits; /* as given */
+    void (*read_done)(void *ctx);
+    void *read_done_ctx;
+
+    /* IO thread only. */
+    ipc_loop *io;
+    ipc_frame_decoder *dec;
+    struct event *rev, *wev;
+    ipc__fork_hook fork_hook;
+    int closed_io;    /* ipc_chan_close ran (or the child discarded it) */
+    int err_reported; /* on_error has been called (or is never to be) */
+    int got_hello;
+    int in_read;      /* inside the read callback: flush at its end */
+    int flush_after_read;
+    pid_t peer_pid;   /* also read by other threads: under mu */
+
+    /* Write token holder only. */
+    uint8_t (*hdrs)[IPC_MSG_HEADER_SIZE];
+
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    ipc_msg **q; /* output ring */
+    size_t qhead, qlen, qcap;
+    size_t head_off;         /* bytes of q[qhead] already written */
+    uint32_t head_fds_sent;  /* fds of q[qhead] already written */
+    int can_write;           /* connected and not closed */
+    int closed;              /* sends are refused */
+    int busy;                /* the write token is held */
+    int thread_writing;      /* ... by a thread other than the IO thread */
+    int write_dead;          /* the socket refused a write: no more writes */
+    int write_err;           /* why, when it is ours to report */
+    int direct_streak;
+    int flush_waiters;       /* threads in ipc__chan_wait_flushed */
+    ipc_chan_stats stats;
+};
+
+static void flush(ipc_chan *c, int on_io);
+static void fail_channel(ipc_chan *c, int err);
+
+/* ---- lifetime ---- */
+
+void ipc__chan_ref(ipc_chan *c)
+{
+    atomic_fetch_add_explicit(&c->refs, 1, memory_order_relaxed);
+}
+
+/* The client end dies with the channel, as in Chromium's Close(). */
+static void drop_client_end(ipc_chan *c)
+{
+    if (c->client_fd >= 0) {
+        close(c->client_fd);
+        c->client_fd = -1;
+    }
+    if (c->client_in_map) {
+        c->client_in_map = 0;
+        int fd = ipc__chan_map_take_if(c->channel_id, c->client_map_fd);
+        if (fd >= 0)
+            close(fd);
+    }
+}
+
+static void destroy(ipc_chan *c)
+{
+    for (size_t i = 0; i < c->qlen; i++)
+        ipc_msg_free(c->q[(c->qhead + i) % c->qcap]);
+    if (c->fd >= 0)
+        close(c->fd);
+    drop_client_end(c);
+    ipc_frame_decoder_free(c->dec);
+    if (c->rev)
+        event_free(c->rev);
+    if (c->wev)
+        event_free(c->wev);
+    free(c->q);
+    free(c->hdrs);
+    free(c->channel_id);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
+    free(c);
+}
+
+void ipc__chan_unref(ipc_chan *c)
+{
+    if (atomic_fetch_sub_explicit(&c->refs, 1, memory_order_acq_rel) == 1)
+        destroy(c);
+}
+
+/* The hello is the channel's own: known whatever the caller's table says. */
+static int chan_type_known(uint32_t type, void *ctx)
+{
+    ipc_chan *c = ctx;
+    return type == IPC_MSG_HELLO || c->user_limits.type_known(type, c->user_limits.type_ctx);
+}
+
+static int set_nonblock(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0)
+        return -errno;
+    return 0;
+}
+
+static int open_server(ipc_chan *c, const ipc_chan_opts *opts)
+{
+    int fds[2];
+    int rc = ipc_socketpair(opts->channel_id, fds);
+    if (rc)
+        return rc;
+    c->fd = fds[0];
+    if (opts->channel_id) {
+        rc = ipc_chan_map_register(opts->channel_id, fds[1]);
+        if (rc) {
+            close(fds[1]);
+            return rc;
+        }
+        c->client_in_map = 1;
+        c->client_map_fd = fds[1];
+    } else {
+        c->client_fd = fds[1];
+    }
+    return 0;
+}
+
+static int open_client(ipc_chan *c, const ipc_chan_opts *opts)
+{
+    if (opts->fd >= 0) {
+        c->fd = opts->fd;
+        return 0;
+    }
+    if (!opts->channel_id)
+        return -EINVAL;
+    int fd = ipc_chan_map_take(opts->channel_id);
+    if (fd < 0)
+        return fd;
+    c->fd = fd;
+    return 0;
+}
+
+int ipc_chan_create(ipc_chan **out, const ipc_chan_opts *opts)
+{
+    *out = NULL;
+    int rc = -ENOMEM;
+    /* Server mode ignores opts->fd: a zeroed struct must not cost us stdin. */
+    int adopt = opts->mode == IPC_CHAN_CLIENT ? opts->fd : -1;
+    ipc_chan *c = calloc(1, sizeof *c);
+    if (!c)
+        goto fail;
+    atomic_init(&c->refs, 1);
+    c->fd = c->client_fd = c->client_map_fd = -1;
+    c->peer_pid = -1;
+    c->mode = opts->mode;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    if (opts->listener)
+        c->listener = *opts->listener;
+    c->lctx = opts->listener_ctx;
+    if (opts->limits)
+        c->user_limits = *opts->limits;
+    else
+        ipc_frame_limits_default(&c->user_limits);
+    c->limits = c->user_limits;
+    if (c->user_limits.type_known) {
+        c->limits.type_known = chan_type_known;
+        c->limits.type_ctx = c;
+    }
+    if (opts->channel_id && !(c->channel_id = strdup(opts->channel_id)))
+        goto fail;
+    rc = opts->mode == IPC_CHAN_SERVER ? open_server(c, opts) : open_client(c, opts);
+    adopt = -1; /* open_client took it */
+    if (rc)
+        goto fail;
+    rc = set_nonblock(c->fd);
+    if (rc)
+        goto fail;
+    rc = ipc_frame_decoder_new(&c->dec, &c->limits);
+    if (rc)
+        goto fail;
+    *out = c;
+    return 0;
+fail:
+    if (adopt >= 0)
+        close(adopt);
+    if (c)
+        destroy(c);
+    return rc;
+}
+
+int ipc_chan_client_fd(const ipc_chan *c)
+{
+    return c->client_fd;
+}
+
+int ipc_chan_take_client_fd(ipc_chan *c)
+{
+    int fd = c->client_fd;
+    c->client_fd = -1;
+    return fd;
+}
+
+void ipc__chan_set_read_done(ipc_chan *c, void (*fn)(void *ctx), void *ctx)
+{
+    c->read_done = fn;
+    c->read_done_ctx = ctx;
+}
+
+/* ---- the output queue (under mu) ---- */
+
+static int q_grow(ipc_chan *c)
+{
+    size_t cap = c->qcap ? c->qcap * 2 : 64;
+    ipc_msg **q = malloc(cap * sizeof *q);
+    if (!q)
+        return -ENOMEM;
+    for (size_t i = 0; i < c->qlen; i++)
+        q[i] = c->q[(c->qhead + i) % c->qcap];
+    free(c->q);
+    c->q = q;
+    c->qcap = cap;
+    c->qhead = 0;
+    return 0;
+}
+
+static int q_push(ipc_chan *c, ipc_msg *m)
+{
+    if (c->qlen == c->qcap && q_grow(c) != 0)
+        return -ENOMEM;
+    c->q[(c->qhead + c->qlen) % c->qcap] = m;
+    c->qlen++;
+    return 0;
+}
+
+static int q_push_front(ipc_chan *c, ipc_msg *m)
+{
+    if (c->qlen == c->qcap && q_grow(c) != 0)
+        return -ENOMEM;
+    c->qhead = (c->qhead + c->qcap - 1) % c->qcap;
+    c->q[c->qhead] = m;
+    c->qlen++;
+    return 0;
+}
+
+static ipc_msg *q_at(const ipc_chan *c, size_t i)
+{
+    return c->q[(c->qhead + i) % c->qcap];
+}
+
+static ipc_msg *q_pop(ipc_chan *c)
+{
+    ipc_msg *m = c->q[c->qhead];
+    c->qhead = (c->qhead + 1) % c->qcap;
+    c->qlen--;
+    return m;
+}
+
+/* ---- writing ---- */
+
+static size_t msg_wire_size(const ipc_msg *m)
+{
+    return IPC_MSG_HEADER_SIZE + m->payload.len;
+}
+
+typedef struct batch {
+    struct iovec iov[2 * BATCH_MSGS];
+    int iovcnt;
+    size_t nmsgs;
+    size_t bytes[BATCH_MSGS]; /* bytes of each message in this batch */
+    size_t total;
+    uint32_t nfds; /* fds of the first message in this batch */
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(FDS_PER_SEND * sizeof(int))];
+    } ctl;
+} batch;
+
+/* Adds bytes [off, off+len) of message m (header then payload) to the batch. */
+static void add_span(batch *b, const uint8_t *hdr, const ipc_msg *m, size_t off, size_t len)
+{
+    if (off < IPC_MSG_HEADER_SIZE) {
+        size_t n = IPC_MSG_HEADER_SIZE - off;
+        n = n < len ? n : len;
+        b->iov[b->iovcnt++] = (struct iovec){(void *)(hdr + off), n};
+        off += n;
+        len -= n;
+    }
+    if (len > 0)
+        b->iov[b->iovcnt++] =
+            (struct iovec){m->payload.data + (off - IPC_MSG_HEADER_SIZE), len};
+}
+
+/* Fills the batch from the queue head (under mu). A message with fds to send
+ * always starts a batch, so its fds travel with its own first bytes; one with
+ * more than FDS_PER_SEND fds is cut so that every chunk of fds has bytes. */
+static void build_batch(ipc_chan *c, batch *b)
+{
+    b->iovcnt = 0;
+    b->nmsgs = 0;
+    b->total = 0;
+    b->nfds = 0;
+    size_t limit = c->qlen < BATCH_MSGS ? c->qlen : BATCH_MSGS;
+    for (size_t i = 0; i < limit; i++) {
+        ipc_msg *m = q_at(c, i);
+        size_t off = i == 0 ? c->head_off : 0;
+        uint32_t rem_fds = m->nfds - (i == 0 ? c->head_fds_sent : 0);
+        if (rem_fds > 0 && i > 0)
+            break;
+        size_t rem = msg_wire_size(m) - off;
+        size_t len = rem;
+        uint32_t nfds = rem_fds;
+        if (rem_fds > FDS_PER_SEND) {
+            uint32_t later = (rem_fds - FDS_PER_SEND + FDS_PER_SEND - 1) / FDS_PER_SEND;
+            nfds = FDS_PER_SEND;
+            len = rem - later; /* >= 1: see the invariant in account() */
+        }
+        if (off == 0)
+            ipc_msg_encode_header(m, c->hdrs[i]);
+        add_span(b, c->hdrs[i], m, off, len);
+        b->bytes[i] = len;
+        b->total += len;
+        b->nmsgs++;
+        if (nfds) {
+            b->nfds = nfds;
+            memcpy(CMSG_DATA(&b->ctl.align), m->fds + (m->nfds - rem_fds), nfds * sizeof(int));
+        }
+        if (len < rem)
+            break;
+    }
+}
+
+/* Records that `n` bytes of the batch were written (under mu); moves finished
+ * messages to `done`. The fds went with the first byte. Invariant: the head
+ * message keeps at least one byte per chunk of fds still to send. */
+static size_t account(ipc_chan *c, const batch *b, size_t n, ipc_msg **done)
+{
+    size_t ndone = 0;
+    c->stats.writes++;
+    c->stats.bytes_sent += n;
+    if (b->nfds) {
+        c->head_fds_sent += b->nfds;
+        c->stats.fds_sent += b->nfds;
+    }
+    for (size_t i = 0; i < b->nmsgs && n > 0; i++) {
+        ipc_msg *m = q_at(c, 0);
+        size_t take = n < b->bytes[i] ? n : b->bytes[i];
+        c->head_off += take;
+        n -= take;
+        if (c->head_off == msg_wire_size(m)) {
+            done[ndone++] = q_pop(c);
+            c->head_off = 0;
+            c->head_fds_sent = 0;
+            c->stats.msgs_sent++;
+        }
+    }
+    return ndone;
+}
+
+static void io_arm_task(void *arg)
+{
+    ipc_chan *c = arg;
+    if (!c->closed_io && c->wev)
+        event_add(c->wev, NULL);
+    ipc__chan_unref(c);
+}
+
+static void io_fail_task(void *arg)
+{
+    ipc_chan *c = arg;
+    pthread_mutex_lock(&c->mu);
+    int err = c->write_err ? c->write_err : IPC_E_CLOSED;
+    pthread_mutex_unlock(&c->mu);
+    fail_channel(c, err);
+    ipc__chan_unref(c);
+}
+
+/* Hands the token to the IO thread, which runs `fn` (under mu). */
+static void handoff(ipc_chan *c, int on_io, ipc_task_fn fn)
+{
+    if (on_io && fn == io_arm_task) {
+        event_add(c->wev, NULL);
+        return;
+    }
+    /* Failures are reported from a task of their own, never from inside the
+     * send that met them. */
+    ipc__chan_ref(c);
+    if (ipc_loop_post(c->io, fn, c) != 0)
+        ipc__chan_unref(c);
+}
+
+/* Releases the token (under mu). */
+static void release_token(ipc_chan *c)
+{
+    c->busy = 0;
+    if (c->thread_writing || c->flush_waiters) {
+        c->thread_writing = 0;
+        pthread_cond_broadcast(&c->cv);
+    }
+}
+
+/* Writes the queue until it is empty or the socket is full. The caller holds
+ * the write token and not mu. */
+static void flush(ipc_chan *c, int on_io)
+{
+    batch local;
+    batch *b = &local;
+    ipc_msg *done[BATCH_MSGS];
+    for (;;) {
+        pthread_mutex_lock(&c->mu);
+        if (c->closed || c->write_dead || c->qlen == 0) {
+            release_token(c);
+            pthread_mutex_unlock(&c->mu);
+            return;
+        }
+        build_batch(c, b);
+        int fd = c->fd;
+        pthread_mutex_unlock(&c->mu);
+
+        struct msghdr mh = {.msg_iov = b->iov, .msg_iovlen = (size_t)b->iovcnt};
+        if (b->nfds) {
+            mh.msg_control = b->ctl.buf;
+            mh.msg_controllen = CMSG_SPACE(b->nfds * sizeof(int));
+            struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+            cm->cmsg_level = SOL_SOCKET;
+            cm->cmsg_type = SCM_RIGHTS;
+            cm->cmsg_len = CMSG_LEN(b->nfds * sizeof(int));
+        }
+        ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+        int err = n < 0 ? errno : 0;
+        if (n < 0 && err == EINTR)
+            continue;
+        pthread_mutex_lock(&c->mu);
+        if (n < 0 && (err == EAGAIN || err == EWOULDBLOCK)) {
+            /* The IO thread keeps the token and waits for EV_WRITE. */
+            int stop = c->closed;
+            if (stop)
+                release_token(c);
+            else if (c->thread_writing) {
+                c->thread_writing = 0;
+                pthread_cond_broadcast(&c->cv);
+            }
+            pthread_mutex_unlock(&c->mu);
+            if (!stop)
+                handoff(c, on_io, io_arm_task);
+            return;
+        }
+        if (n <= 0) {
+            /* EPIPE/ECONNRESET: the peer is gone; reading will reach its EOF
+             * and report it after whatever it sent. Anything else is ours. */
+            c->write_dead = 1;
+            c->write_err = n < 0 ? -err : -EIO;
+            release_token(c);
+            int closed = c->closed;
+            pthread_mutex_unlock(&c->mu);
+            if (!closed && err != EPIPE && err != ECONNRESET)
+                handoff(c, on_io, io_fail_task);
+            return;
+        }
+        size_t ndone = 0;
+        if (!c->closed)
+            ndone = account(c, b, (size_t)n, done);
+        pthread_mutex_unlock(&c->mu);
+        for (size_t i = 0; i < ndone; i++)
+            ipc_msg_free(done[i]);
+    }
+}
+
+static int ensure_hdrs(ipc_chan *c)
+{
+    if (!c->hdrs)
+        c->hdrs = malloc(BATCH_MSGS * sizeof *c->hdrs);
+    return c->hdrs ? 0 : -ENOMEM;
+}
+
+int ipc__chan_send_any(ipc_chan *c, ipc_msg *m)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->closed) {
+        pthread_mutex_unlock(&c->mu);
+        ipc_msg_free(m);
+        return IPC_E_CLOSED;
+    }
+    if (q_push(c, m) != 0) {
+        pthread_mutex_unlock(&c->mu);
+        ipc_msg_free(m);
+        return -ENOMEM;
+    }
+    if (!c->can_write || c->busy) {
+        pthread_mutex_unlock(&c->mu);
+        return 0;
+    }
+    c->busy = 1;
+    if (ipc_loop_on_thread(c->io)) {
+        pthread_mutex_unlock(&c->mu);
+        if (c->in_read)
+            c->flush_after_read = 1; /* replies written with the read's batch */
+        else
+            flush(c, 1);
+        return 0;
+    }
+    if (c->direct_streak < DIRECT_STREAK_MAX) {
+        c->direct_streak++;
+        c->thread_writing = 1;
+        pthread_mutex_unlock(&c->mu);
+        flush(c, 0);
+        return 0;
+    }
+    pthread_mutex_unlock(&c->mu);
+    /* Streaming: let the IO thread write whatever piles up meanwhile. */
+    handoff(c, 0, io_arm_task);
+    return 0;
+}
+
+int ipc_chan_send(ipc_chan *c, ipc_msg *m)
+{
+    return ipc__chan_send_any(c, m);
+}
+
+static void write_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    flush(arg, 1);
+}
+
+/* ---- reading ---- */
+
+static void format_type(uint32_t type, char *buf, size_t len)
+{
+    snprintf(buf, len, "type 0x%08x (class 0x%x, id 0x%x)", type, IPC_MSG_CLASS(type),
+             IPC_MSG_ID(type));
+}
+
+/* Stops all I/O; the listener hears nothing more from here on. */
+static void shut(ipc_chan *c)
+{
+    if (c->closed_io)
+        return;
+    c->closed_io = 1;
+    pthread_mutex_lock(&c->mu);
+    c->closed = 1;
+    c->can_write = 0;
+    while (c->thread_writing)
+        pthread_cond_wait(&c->cv, &c->mu);
+    size_t n = c->qlen;
+    ipc_msg **drop = n ? malloc(n * sizeof *drop) : NULL;
+    for (size_t i = 0; i < n; i++) {
+        ipc_msg *m = q_pop(c);
+        if (drop)
+            drop[i] = m;
+        else
+            ipc_msg_free(m);
+    }
+    c->stats.msgs_dropped_unsent += n;
+    c->head_off = 0;
+    c->head_fds_sent = 0;
+    if (c->flush_waiters)
+        pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    for (size_t i = 0; drop && i < n; i++)
+        ipc_msg_free(drop[i]);
+    free(drop);
+    if (c->rev) {
+        event_free(c->rev);
+        c->rev = NULL;
+    }
+    if (c->wev) {
+        event_free(c->wev);
+        c->wev = NULL;
+    }
+    if (c->io)
+        ipc__loop_remove_fork_hook(c->io, &c->fork_hook);
+    if (c->fd >= 0) {
+        close(c->fd);
+        c->fd = -1;
+    }
+    drop_client_end(c);
+    /* Closes the fds of frames that never completed. */
+    ipc_frame_decoder_free(c->dec);
+    c->dec = NULL;
+}
+
+/* Reports `err` once and closes. */
+static void fail_channel(ipc_chan *c, int err)
+{
+    if (c->err_reported || c->closed_io)
+        return;
+    c->err_reported = 1;
+    shut(c);
+    if (c->listener.on_error)
+        c->listener.on_error(c->lctx, err);
+}
+
+static void bad_message(ipc_chan *c, int reason, uint32_t type)
+{
+    if (c->err_reported || c->closed_io)
+        return;
+    if (c->listener.on_bad_message) {
+        char name[128];
+        format_type(type, name, sizeof name);
+        c->listener.on_bad_message(c->lctx, reason, type, name);
+    }
+    fail_channel(c, reason);
+}
+
+/* The hello: routing NONE, an int32 pid and nothing else. */
+static int take_hello(ipc_chan *c, ipc_msg *m)
+{
+    ipc_pickle_iter it;
+    int32_t pid = 0;
+    ipc_msg_iter(m, &it);
+    if (c->got_hello || ipc_msg_routing_id(m) != IPC_ROUTING_NONE || m->nfds != 0 ||
+        ipc_pickle_read_i32(&it, &pid) != 0 || ipc_pickle_iter_end(&it) != 0 || pid <= 0)
+        return IPC_E_BAD_HELLO;
+    struct ucred cred;
+    socklen_t len = sizeof cred;
+    if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.pid > 0 &&
+        cred.pid != getpid() && cred.pid != pid)
+        return IPC_E_BAD_HELLO;
+    c->got_hello = 1;
+    pthread_mutex_lock(&c->mu);
+    c->peer_pid = pid;
+    pthread_mutex_unlock(&c->mu);
+    return 0;
+}
+
+static void deliver(ipc_chan *c, ipc_msg *m)
+{
+    if (ipc_msg_type(m) == IPC_MSG_HELLO || !c->got_hello) {
+        uint32_t type = ipc_msg_type(m);
+        int rc = type == IPC_MSG_HELLO ? take_hello(c, m) : IPC_E_BAD_HELLO;
+        ipc_msg_free(m);
+        if (rc) {
+            bad_message(c, rc, type);
+            return;
+        }
+        if (c->listener.on_connected)
+            c->listener.on_connected(c->lctx, c->peer_pid);
+        return;
+    }
+    if (c->listener.on_message)
+        c->listener.on_message(c->lctx, m);
+    else
+        ipc_msg_free(m);
+}
+
+/* Hands every decoded message to the listener, then (if report) the
+ * decoder's error. */
+static void drain_decoder(ipc_chan *c, uint64_t *nmsgs, int report)
+{
+    ipc_msg *m;
+    int r;
+    while (!c->closed_io && (r = ipc_frame_decoder_next(c->dec, &m)) == 1) {
+        (*nmsgs)++;
+        deliver(c, m);
+    }
+    if (c->closed_io || r == 0 || !report)
+        return;
+    if (r == -ENOMEM)
+        fail_channel(c, r);
+    else
+        bad_message(c, r, ipc_frame_decoder_error_type(c->dec));
+}
+
+static void close_cmsg_fds(struct msghdr *mh)
+{
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        int *fds = (int *)CMSG_DATA(cm);
+        for (size_t i = 0; i < n; i++)
+            close(fds[i]);
+    }
+}
+
+/* Pushes the fds of one recvmsg into the decoder. 0 or an error. */
+static int push_cmsg_fds(ipc_chan *c, struct msghdr *mh, uint64_t *nfds)
+{
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(mh); cm; cm = CMSG_NXTHDR(mh, cm)) {
+        if (cm->cmsg_level != SOL_SOCKET || cm->cmsg_type != SCM_RIGHTS)
+            continue;
+        size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+        int fds[FDS_PER_SEND + 3];
+        memcpy(fds, CMSG_DATA(cm), n * sizeof(int));
+        *nfds += n;
+        int rc = ipc_frame_decoder_push_fds(c->dec, fds, n);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+typedef struct read_result {
+    ssize_t n;   /* bytes read, 0 at EOF, or -errno */
+    int ctrunc;  /* the kernel cut the fds: the bytes still count */
+    size_t room; /* what the read could have taken */
+} read_result;
+
+/* One recvmsg into the decoder. Fds go in before the bytes. */
+static void read_once(ipc_chan *c, uint64_t *nfds, read_result *r)
+{
+    uint8_t *buf;
+    size_t len;
+    r->ctrunc = 0;
+    r->room = 0;
+    int rc = ipc_frame_decoder_space(c->dec, &buf, &len);
+    if (rc) {
+        r->n = rc;
+        return;
+    }
+    union {
+        struct cmsghdr align;
+        char buf[CMSG_SPACE(FDS_PER_SEND * sizeof(int))];
+    } ctl;
+    struct iovec iov = {buf, len};
+    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+                        .msg_controllen = sizeof ctl.buf};
+    ssize_t n;
+    do
+        n = recvmsg(c->fd, &mh, MSG_CMSG_CLOEXEC | MSG_DONTWAIT);
+    while (n < 0 && errno == EINTR);
+    r->n = n < 0 ? -errno : n;
+    if (n < 0)
+        return;
+    r->room = len;
+    if (mh.msg_flags & MSG_CTRUNC) {
+        close_cmsg_fds(&mh);
+        r->ctrunc = 1;
+    } else if ((rc = push_cmsg_fds(c, &mh, nfds)) != 0) {
+        r->n = rc; /* the decoder has failed: drain reports it */
+        return;
+    }
+    if (n > 0)
+        ipc_frame_decoder_commit(c->dec, (size_t)n);
+}
+
+/* Acts on one read: messages first, then whatever ended the stream. Returns
+ * non-zero when reading should stop for this event. */
+static int after_read(ipc_chan *c, const read_result *r, uint64_t *nmsgs)
+{
+    if (r->n == -EAGAIN || r->n == -EWOULDBLOCK)
+        return 1;
+    if (r->ctrunc) {
+        drain_decoder(c, nmsgs, 0);
+        bad_message(c, IPC_E_CTRUNC, 0);
+        return 1;
+    }
+    if (r->n > 0 || r->n <= IPC_E_BASE) {
+        drain_decoder(c, nmsgs, 1); /* decoder errors come out after its messages */
+        return r->n <= 0 || (size_t)r->n < r->room;
+    }
+    drain_decoder(c, nmsgs, 1);
+    if (c->closed_io)
+        return 1;
+    /* A peer that closes with our bytes unread gives ECONNRESET rather than
+     * EOF, after its own bytes: the same end of stream. */
+    if (r->n == 0 || r->n == -ECONNRESET) {
+        int rc = ipc_frame_decoder_finish(c->dec);
+        if (rc)
+            bad_message(c, rc, ipc_frame_decoder_error_type(c->dec));
+        else
+            fail_channel(c, IPC_E_PEER_CLOSED);
+    } else {
+        fail_channel(c, (int)r->n);
+    }
+    return 1;
+}
+
+static void read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    ipc_chan *c = arg;
+    ipc__chan_ref(c);
+    c->in_read = 1;
+    uint64_t nmsgs = 0, nbytes = 0, nfds = 0;
+    for (int i = 0; i < READS_PER_EVENT && !c->closed_io; i++) {
+        read_result r;
+        read_once(c, &nfds, &r);
+        if (r.n > 0)
+            nbytes += (size_t)r.n;
+        if (after_read(c, &r, &nmsgs))
+            break;
+    }
+    c->in_read = 0;
+    pthread_mutex_lock(&c->mu);
+    c->stats.msgs_received += nmsgs;
+    c->stats.bytes_received += nbytes;
+    c->stats.fds_received += nfds;
+    if (nmsgs)
+        c->direct_streak = 0;
+    pthread_mutex_unlock(&c->mu);
+    if (c->flush_after_read) {
+        c->flush_after_read = 0;
+        flush(c, 1);
+    }
+    if (c->read_done)
+        c->read_done(c->read_done_ctx);
+    ipc__chan_unref(c);
+}
+
+/* ---- connect, close ---- */
+
+/* In a child after fork: the parent still uses this socket, so stop touching
+ * it; the owner closes our copy when it frees the channel. */
+static void forget_after_fork(ipc__fork_hook *h)
+{
+    ipc_chan *c = (ipc_chan *)((char *)h - offsetof(ipc_chan, fork_hook));
+    ipc__loop_remove_fork_hook(c->io, h);
+    if (c->rev)
+        event_del(c->rev);
+    if (c->wev)
+        event_del(c->wev);
+    c->closed_io = 1;
+    c->err_reported = 1;
+    c->closed = 1;
+    c->can_write = 0;
+    c->busy = 0;
+    c->thread_writing = 0;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+}
+
+static ipc_msg *make_hello(void)
+{
+    ipc_msg *m = ipc_msg_new(IPC_ROUTING_NONE, IPC_MSG_HELLO, 0);
+    if (m && ipc_pickle_write_i32(ipc_msg_writer(m), (int32_t)getpid()) != 0) {
+        ipc_msg_free(m);
+        m = NULL;
+    }
+    return m;
+}
+
+int ipc_chan_connect(ipc_chan *c, ipc_loop *io)
+{
+    if (c->io || c->closed_io)
+        return IPC_E_STATE;
+    int rc = -ENOMEM;
+    ipc_msg *hello = make_hello();
+    struct event_base *base = ipc_loop_base(io);
+    c->rev = event_new(base, c->fd, EV_READ | EV_PERSIST, read_cb, c);
+    c->wev = event_new(base, c->fd, EV_WRITE, write_cb, c);
+    if (!hello || !c->rev || !c->wev || ensure_hdrs(c) != 0 || event_add(c->rev, NULL) != 0)
+        goto fail;
+    pthread_mutex_lock(&c->mu);
+    c->io = io;
+    rc = c->closed ? IPC_E_CLOSED : q_push_front(c, hello);
+    if (rc) {
+        pthread_mutex_unlock(&c->mu);
+        goto fail;
+    }
+    hello = NULL;
+    c->can_write = 1;
+    int take = !c->busy;
+    c->busy = 1;
+    pthread_mutex_unlock(&c->mu);
+    c->fork_hook.fn = forget_after_fork;
+    ipc__loop_add_fork_hook(io, &c->fork_hook);
+    if (take)
+        flush(c, 1);
+    return 0;
+fail:
+    ipc_msg_free(hello);
+    if (c->rev)
+        event_free(c->rev);
+    if (c->wev)
+        event_free(c->wev);
+    c->rev = c->wev = NULL;
+    return rc;
+}
+
+int ipc__chan_wait_flushed(ipc_chan *c, int timeout_ms)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    if (timeout_ms >= 0) {
+        deadline.tv_sec += timeout_ms / 1000;
+        deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (deadline.tv_nsec >= 1000000000L) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000L;
+        }
+    }
+    int rc = 0;
+    pthread_mutex_lock(&c->mu);
+    c->flush_waiters++;
+    while (rc == 0 && (c->qlen > 0 || c->busy)) {
+        if (c->closed || c->write_dead) {
+            rc = IPC_E_CLOSED;
+            break;
+        }
+        if (timeout_ms < 0)
+            pthread_cond_wait(&c->cv, &c->mu);
+        else if (pthread_cond_timedwait(&c->cv, &c->mu, &deadline) == ETIMEDOUT)
+            rc = IPC_E_TIMEOUT;
+    }
+    if (rc == 0 && c->qlen > 0)
+        rc = IPC_E_CLOSED;
+    c->flush_waiters--;
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+void ipc_chan_close(ipc_chan *c)
+{
+    c->err_reported = 1; /* the owner closed it: nothing to report */
+    if (!c->closed_io) {
+        shut(c);
+    }
+}
+
+void ipc_chan_free(ipc_chan *c)
+{
+    if (!c)
+        return;
+    ipc_chan_close(c);
+    ipc__chan_unref(c);
+}
+
+void ipc_chan_get_stats(const ipc_chan *c, ipc_chan_stats *out)
+{
+    ipc_chan *m = (ipc_chan *)c;
+    pthread_mutex_lock(&m->mu);
+    *out = m->stats;
+    pthread_mutex_unlock(&m->mu);
+}
+
+pid_t ipc_chan_peer_pid(const ipc_chan *c)
+{
+    ipc_chan *m = (ipc_chan *)c;
+    pthread_mutex_lock(&m->mu);
+    pid_t p = m->peer_pid;
+    pthread_mutex_unlock(&m->mu);
+    return p;
+}
