@@ -660,10 +660,23 @@ int ipc__proc_try_reap(ipc_proc *proc, int block)
     if (r == 0)
         return 0;
     proc->reaped = 1;
-    close_fd(&proc->pidfd);
+    if (!proc->watch) /* a watch's event still uses the pidfd: detach() closes it */
+        close_fd(&proc->pidfd);
     fill_info(proc, status);
     write_report(proc);
     return 1;
+}
+
+void ipc__proc_mark_lost(ipc_proc *proc, int err)
+{
+    proc->reaped = 1;
+    fill_info(proc, 0);
+    proc->info.error = err;
+}
+
+void ipc__proc_close_pidfd(ipc_proc *proc)
+{
+    close_fd(&proc->pidfd);
 }
 
 static int64_t now_ms(void)

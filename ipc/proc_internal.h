@@ -41,6 +41,12 @@ int ipc__proc_exec_result(ipc_proc *proc, ipc_proc_launch_result *res);
  * before, 0 when still running, -errno. Fills proc->info, writes the report. */
 int ipc__proc_try_reap(ipc_proc *proc, int block);
 
+/* The child died unseen (waitpid failed with `err`, e.g. -ECHILD when
+ * SIGCHLD is ignored): marks it reaped with info.error = err, no report. */
+void ipc__proc_mark_lost(ipc_proc *proc, int err);
+/* Closes the pidfd (once no event watches it). */
+void ipc__proc_close_pidfd(ipc_proc *proc);
+
 /* Test hooks (0: normal). fd_fallback 1: close fds by reading /proc/self/fd,
  * 2: by trying every number up to RLIMIT_NOFILE. no_pidfd: act as if
  * pidfd_open were missing. Set before launching; not thread-safe. */

@@ -57,8 +57,10 @@ typedef struct ipc_crash_info {
     int exit_status; /* 0-255 when exited */
     int signal;      /* when !exited */
     int core_dumped;
-    /* A start-up failure the exit status stands for (IPC_E_BUILD_ID, ...; see
-     * ipc_child_exit_code), else 0. */
+    /* A start-up failure the exit status stands for (IPC_E_BUILD_ID,
+     * IPC_E_PARAM, IPC_E_EXEC; see IPC_CHILD_EXIT_* in proc.h), -errno when
+     * the death was seen but its status could not be collected (-ECHILD:
+     * SIGCHLD ignored, someone else reaped it), else 0. */
     int error;
     /* The syscall the sandbox refused (from the crash-info page), or -1. */
     int syscall_nr;
