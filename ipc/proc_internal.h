@@ -13,14 +13,14 @@ struct ipc_proc {
     pid_t parent_pid;
     int pidfd; /* -1 where pidfd_open is missing */
     char type[IPC_CRASH_TYPE_MAX];
-    char *crash_dir; /* NULL: no reports */
+    char *crash_dir;  /* NULL: no reports */
     void *crash_page; /* IPC_CRASHINFO_SIZE bytes shared with the child */
     ipc_crash_ring *ring;
     int child_fds[IPC_PROC_MAX_FDS];
     size_t nfds;
     int exec_pipe;      /* read end while the exec is pending, else -1 */
     int kill_requested; /* the last signal the parent sent, 0: none */
-    int exec_failed; /* died between fork and exec: not a crash */
+    int exec_failed;    /* died between fork and exec: not a crash */
     int reaped;
     ipc_crash_info info;
     char report_path[PATH_MAX];

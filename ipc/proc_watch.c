@@ -47,9 +47,18 @@ static void on_exec_pipe(evutil_socket_t fd, short what, void *arg)
     ipc_proc_launch_result res;
     (void)fd;
     (void)what;
+    /* Off the loop before the read closes the pipe: its number may be
+     * reused at once by another thread. */
+    event_del(op->ev);
     int rc = ipc__proc_exec_result(op->proc, &res);
-    if (rc == 1)
+    if (rc == 1 && event_add(op->ev, NULL) == 0)
         return; /* woken without data: keep waiting */
+    if (rc == 1) {
+        int flags = fcntl(op->proc->exec_pipe, F_GETFL);
+        if (flags >= 0)
+            fcntl(op->proc->exec_pipe, F_SETFL, flags & ~O_NONBLOCK);
+        rc = ipc__proc_exec_result(op->proc, &res);
+    }
     launch_done(op, rc, &res);
 }
 

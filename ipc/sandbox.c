@@ -72,6 +72,7 @@ struct rule {
     const char *doc;
 };
 
+/* clang-format off */
 #define LOW32 0xffffffffull
 #define ALLOW(n, t) {n, t, B_ANY, ACT_ALLOW, 0, {0, 0, 0, 0}, "allow"}
 #define ALLOW_IF(n, t, b, arg, mask, val, doc)                                                     \
@@ -171,6 +172,7 @@ static const struct rule rules[] = {
     {"newfstatat", T_ALL, B_SAN, ACT_ALLOW, 0, {4, AT_EMPTY_PATH, 0, 0},
      "allow without AT_EMPTY_PATH (sanitizer build)"},
 };
+/* clang-format on */
 
 static const struct {
     const char *name;
@@ -351,6 +353,10 @@ int ipc_sandbox_apply(const char *process_type, void *page)
         rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
     else
         rc = count_threads() == 1 ? 0 : -EOPNOTSUPP;
+    /* Another architecture's syscall numbers (int 0x80 on x86-64) would slip
+     * past the names: kill the whole process, not just the thread. */
+    if (rc == 0 && seccomp_api_get() >= 3)
+        rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
     if (rc < 0)
         goto fail;
     for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)

@@ -234,19 +234,19 @@ START_TEST(crash_report_parse_rejects_hostile_text)
     ck_assert_int_eq(parse_str(edit(text, "pid: 4242", "pid:4242", buf, sizeof buf)), IPC_E_PARAM);
     ck_assert_int_eq(parse_str(edit(text, "signal: SIGSYS", "signal: SIGSEGV", buf, sizeof buf)),
                      IPC_E_PARAM);
-    ck_assert_int_eq(parse_str(edit(text, "signal_number: 31", "signal_number: 99", buf,
-                                    sizeof buf)),
-                     IPC_E_PARAM);
+    ck_assert_int_eq(
+        parse_str(edit(text, "signal_number: 31", "signal_number: 99", buf, sizeof buf)),
+        IPC_E_PARAM);
     ck_assert_int_eq(parse_str(edit(text, "exit_status: -", "exit_status: 3", buf, sizeof buf)),
                      IPC_E_PARAM);
-    ck_assert_int_eq(parse_str(edit(text, "core_dumped: yes", "core_dumped: maybe", buf,
-                                    sizeof buf)),
-                     IPC_E_PARAM);
+    ck_assert_int_eq(
+        parse_str(edit(text, "core_dumped: yes", "core_dumped: maybe", buf, sizeof buf)),
+        IPC_E_PARAM);
     ck_assert_int_eq(parse_str(edit(text, "error: -", "error: IPC_E_NOPE", buf, sizeof buf)),
                      IPC_E_PARAM);
-    ck_assert_int_eq(parse_str(edit(text, "syscall_number: 165", "syscall_number: -", buf,
-                                    sizeof buf)),
-                     IPC_E_PARAM);
+    ck_assert_int_eq(
+        parse_str(edit(text, "syscall_number: 165", "syscall_number: -", buf, sizeof buf)),
+        IPC_E_PARAM);
     ck_assert_int_eq(parse_str(edit(text, "messages: 2", "messages: 3", buf, sizeof buf)),
                      IPC_E_PARAM);
     ck_assert_int_eq(parse_str(edit(text, "messages: 2", "messages: 1", buf, sizeof buf)),
@@ -254,13 +254,13 @@ START_TEST(crash_report_parse_rejects_hostile_text)
     ck_assert_int_eq(parse_str(edit(text, "messages: 2", "messages: 4000000000", buf, sizeof buf)),
                      IPC_E_PARAM);
     ck_assert_int_eq(parse_str(edit(text, "sent A", "xmit A", buf, sizeof buf)), IPC_E_PARAM);
-    ck_assert_int_eq(parse_str(edit(text, "ipc-crash-report: 1", "ipc-crash-report: 2", buf,
-                                    sizeof buf)),
-                     IPC_E_PARAM);
-    ck_assert_int_eq(parse_str(edit(text, "process_type: content",
-                                    "process_type: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", buf,
-                                    sizeof buf)),
-                     IPC_E_BAD_SIZE);
+    ck_assert_int_eq(
+        parse_str(edit(text, "ipc-crash-report: 1", "ipc-crash-report: 2", buf, sizeof buf)),
+        IPC_E_PARAM);
+    ck_assert_int_eq(
+        parse_str(edit(text, "process_type: content",
+                       "process_type: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", buf, sizeof buf)),
+        IPC_E_BAD_SIZE);
     /* An embedded NUL ends nothing early: the length rules. */
     memcpy(buf, text, len);
     buf[5] = '\0';

@@ -168,8 +168,7 @@ static int hold_fd3(void)
 /* Puts `fd` on 3 (parking what was there), launches fdcheck with channel
  * `chan` (3 means that fd) and the extra fds, then puts the old 3 back before
  * anything may assert (it may be Check's own). `fd` is consumed. */
-static int launch_with_fd3(int fd, int chan, const ipc_proc_fd *fds, size_t nfds,
-                           ipc_proc **proc)
+static int launch_with_fd3(int fd, int chan, const ipc_proc_fd *fds, size_t nfds, ipc_proc **proc)
 {
     int saved = fcntl(3, F_DUPFD_CLOEXEC, 20);
     int ok = saved >= 0 && dup3(fd, 3, O_CLOEXEC) == 3;
@@ -269,8 +268,8 @@ START_TEST(proc_keep_list_fd_survives_at_its_number)
     ipc_proc *proc = run_fdcheck(sv[1], sv[0], &keep, 1, report, sizeof report);
     ck_assert_int_eq(ipc_proc_child_fd(proc, 0), p[1]);
     ck_assert_int_eq(ipc_proc_child_fd(proc, 1), -1);
-    snprintf(want, sizeof want, "open=0,1,2,3,%d, fds=%d, chan=3 type=test ppid=%d prefs=0\n",
-             p[1], p[1], (int)getpid());
+    snprintf(want, sizeof want, "open=0,1,2,3,%d, fds=%d, chan=3 type=test ppid=%d prefs=0\n", p[1],
+             p[1], (int)getpid());
     ck_assert_str_eq(report, want);
     close(p[1]);
     ck_assert_int_eq(peer_byte(p[0]), 'k');
@@ -346,8 +345,8 @@ START_TEST(proc_channel_and_keep_fd_swap_places)
     ck_assert_int_eq(ipc_proc_child_fd(proc, 0), n);
     char report[2048], want[160];
     read_report(sv[0], report, sizeof report);
-    snprintf(want, sizeof want, "open=0,1,2,3,%d, fds=%d, chan=3 type=test ppid=%d prefs=0\n", n,
-             n, (int)getpid());
+    snprintf(want, sizeof want, "open=0,1,2,3,%d, fds=%d, chan=3 type=test ppid=%d prefs=0\n", n, n,
+             (int)getpid());
     ck_assert_str_eq(report, want);
     ck_assert_int_eq(peer_byte(p[0]), 'k');
     expect_clean_exit(proc);
@@ -662,9 +661,11 @@ static int parse(const char *const *v)
 
 START_TEST(proc_child_args_strict)
 {
-    const char *ok[] = {"prog", "app-arg", "-ipcChild", "-parentPid", "42", "-parentBuildId",
-                        "b 1", "-processType", "content", "-channelFd", "3", "-prefsHandle",
-                        "4", "-prefsLen", "16", "-crashInfoHandle", "5", "-fds", "6,2,9", NULL};
+    const char *ok[] = {"prog",    "app-arg",        "-ipcChild", "-parentPid",
+                        "42",      "-parentBuildId", "b 1",       "-processType",
+                        "content", "-channelFd",     "3",         "-prefsHandle",
+                        "4",       "-prefsLen",      "16",        "-crashInfoHandle",
+                        "5",       "-fds",           "6,2,9",     NULL};
     ipc_child_args a;
     ck_assert_int_eq(ipc_child_parse_args(19, (char *const *)ok, &a), 0);
     ck_assert_int_eq(a.app_argc, 2);
@@ -679,20 +680,20 @@ START_TEST(proc_child_args_strict)
     ck_assert_int_eq(a.fds[2], 9);
 
 #define BAD(...) ck_assert_int_eq(parse((const char *const[]){__VA_ARGS__, NULL}), IPC_E_PARAM)
-#define HEAD "p", "-ipcChild", "-parentBuildId", "b", "-processType", "test"
-    BAD("p", "-parentPid", "1");                                  /* no marker */
-    BAD(HEAD);                                                    /* no pid */
+#define HEAD     "p", "-ipcChild", "-parentBuildId", "b", "-processType", "test"
+    BAD("p", "-parentPid", "1"); /* no marker */
+    BAD(HEAD);                   /* no pid */
     BAD(HEAD, "-parentPid", "0");
     BAD(HEAD, "-parentPid", "-5");
     BAD(HEAD, "-parentPid", "12a");
     BAD(HEAD, "-parentPid", "012");
     BAD(HEAD, "-parentPid", "99999999999999999999");
-    BAD(HEAD, "-parentPid", "1", "-parentPid", "1");              /* repeated */
-    BAD(HEAD, "-parentPid", "1", "-bogus", "1");                  /* unknown */
-    BAD(HEAD, "-parentPid");                                      /* no value */
-    BAD(HEAD, "-parentPid", "1", "-channelFd", "4");              /* fixed fds only */
-    BAD(HEAD, "-parentPid", "1", "-prefsHandle", "4");            /* no length */
-    BAD(HEAD, "-parentPid", "1", "-prefsLen", "4");               /* no handle */
+    BAD(HEAD, "-parentPid", "1", "-parentPid", "1");   /* repeated */
+    BAD(HEAD, "-parentPid", "1", "-bogus", "1");       /* unknown */
+    BAD(HEAD, "-parentPid");                           /* no value */
+    BAD(HEAD, "-parentPid", "1", "-channelFd", "4");   /* fixed fds only */
+    BAD(HEAD, "-parentPid", "1", "-prefsHandle", "4"); /* no length */
+    BAD(HEAD, "-parentPid", "1", "-prefsLen", "4");    /* no handle */
     BAD(HEAD, "-parentPid", "1", "-prefsHandle", "4", "-prefsLen", "99999999");
     BAD(HEAD, "-parentPid", "1", "-crashInfoHandle", "3");
     BAD(HEAD, "-parentPid", "1", "-fds", "");
@@ -710,16 +711,18 @@ START_TEST(proc_child_args_strict)
     char list[IPC_PROC_MAX_FDS * 4 + 8] = "";
     for (unsigned i = 0; i <= IPC_PROC_MAX_FDS; i++)
         strcat(list, i ? ",7" : "7");
-    const char *many[] = {"p", "-ipcChild", "-parentPid", "1", "-parentBuildId", "b",
-                          "-processType", "test", "-fds", list, NULL};
+    const char *many[] = {"p", "-ipcChild",    "-parentPid", "1",    "-parentBuildId",
+                          "b", "-processType", "test",       "-fds", list,
+                          NULL};
     ck_assert_int_eq(parse(many), IPC_E_PARAM);
 }
 END_TEST
 
 START_TEST(proc_child_init_rejects_unknown_type)
 {
-    const char *v[] = {"p", "-ipcChild", "-parentPid", "1", "-parentBuildId", ipc_build_id(),
-                       "-processType", "bogus", NULL};
+    const char *v[] = {
+        "p",     "-ipcChild", "-parentPid", "1", "-parentBuildId", ipc_build_id(), "-processType",
+        "bogus", NULL};
     ipc_child_info info;
     ck_assert_int_eq(ipc_child_init(8, (char **)v, &info), IPC_E_PARAM);
     ck_assert_int_eq(info.exit_code, IPC_CHILD_EXIT_ARGS);
@@ -933,7 +936,6 @@ START_TEST(proc_launch_without_channel)
     rig_assert_no_leaks();
 }
 END_TEST
-
 
 /* ================= asynchronous launch and watching (on a loop) ================= */
 

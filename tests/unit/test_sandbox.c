@@ -36,8 +36,8 @@ static int send_fd(int sock, int fd, char tag)
     char cbuf[CMSG_SPACE(sizeof(int))];
     memset(cbuf, 0, sizeof cbuf);
     struct iovec iov = {&tag, 1};
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-                       .msg_controllen = sizeof cbuf};
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
     struct cmsghdr *c = CMSG_FIRSTHDR(&m);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
@@ -55,8 +55,8 @@ static int recv_fd(int sock, char *tag)
 {
     char cbuf[CMSG_SPACE(sizeof(int))];
     struct iovec iov = {tag, 1};
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-                       .msg_controllen = sizeof cbuf};
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
     ssize_t n;
     do
         n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
@@ -186,7 +186,8 @@ static int h_io(int argc, char **argv)
     if (evthread_use_pthreads() < 0 || !(base = event_base_new()))
         goto out;
     rc = 2;
-    if (strcmp(event_base_get_method(base), "epoll") != 0 || evthread_make_base_notifiable(base) < 0)
+    if (strcmp(event_base_get_method(base), "epoll") != 0 ||
+        evthread_make_base_notifiable(base) < 0)
         goto out;
     rc = 3;
     if (pipe2(p, O_CLOEXEC) < 0 || rig_write_all(p[1], "via-pipe", 8) < 0)
@@ -358,8 +359,7 @@ START_TEST(sandbox_every_type_starts_and_exits_cleanly)
         ipc_crash_info info;
         run_child("startup", all_types[i], NULL, &info, NULL, 0);
         ck_assert_msg(info.exited && info.exit_status == 0, "%s: exited %d status %d signal %d %s",
-                      all_types[i], info.exited, info.exit_status, info.signal,
-                      info.syscall_name);
+                      all_types[i], info.exited, info.exit_status, info.signal, info.syscall_name);
     }
     rig_assert_no_leaks();
 }

@@ -17,7 +17,7 @@
 #define IPC_CRASH_DESC_MAX 200u
 /* Default and largest ring sizes. */
 #define IPC_CRASH_RING_DEFAULT 16u
-#define IPC_CRASH_RING_MAX 1024u
+#define IPC_CRASH_RING_MAX     1024u
 
 typedef enum ipc_msg_dir { IPC_MSG_SENT = 0, IPC_MSG_RECEIVED = 1 } ipc_msg_dir;
 
@@ -45,7 +45,7 @@ int ipc_crash_ring_get(const ipc_crash_ring *ring, size_t i, ipc_msg_dir *dir, c
 
 /* ---- what the parent learnt about a death ---- */
 
-#define IPC_CRASH_TYPE_MAX 32u    /* process type, with the NUL */
+#define IPC_CRASH_TYPE_MAX    32u /* process type, with the NUL */
 #define IPC_CRASH_SYSCALL_MAX 48u /* syscall name, with the NUL */
 
 typedef struct ipc_crash_info {
@@ -72,8 +72,8 @@ typedef struct ipc_crash_info {
  * taken). The file appears complete or not at all (written aside, then
  * linked). On success, if path is not NULL, its name is copied there (cut to
  * pathlen). 0 or -errno. Any thread. */
-int ipc_crash_report_write(const char *dir, const ipc_crash_info *info,
-                           const ipc_crash_ring *ring, char *path, size_t pathlen);
+int ipc_crash_report_write(const char *dir, const ipc_crash_info *info, const ipc_crash_ring *ring,
+                           char *path, size_t pathlen);
 /* The report text, as written to the file. On success the caller frees *text.
  * 0 or -ENOMEM. */
 int ipc_crash_report_format(const ipc_crash_info *info, const ipc_crash_ring *ring, char **text,
