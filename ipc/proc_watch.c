@@ -41,6 +41,16 @@ static void launch_done(struct launch_op *op, int rc, const ipc_proc_launch_resu
     cb(ctx, res, proc);
 }
 
+/* Waits for the exec right here (it takes milliseconds) when the loop
+ * cannot watch the pipe. */
+static int exec_result_blocking(ipc_proc *proc, ipc_proc_launch_result *res)
+{
+    int flags = fcntl(proc->exec_pipe, F_GETFL);
+    if (flags >= 0)
+        fcntl(proc->exec_pipe, F_SETFL, flags & ~O_NONBLOCK);
+    return ipc__proc_exec_result(proc, res);
+}
+
 static void on_exec_pipe(evutil_socket_t fd, short what, void *arg)
 {
     struct launch_op *op = arg;
@@ -53,17 +63,12 @@ static void on_exec_pipe(evutil_socket_t fd, short what, void *arg)
     int rc = ipc__proc_exec_result(op->proc, &res);
     if (rc == 1 && event_add(op->ev, NULL) == 0)
         return; /* woken without data: keep waiting */
-    if (rc == 1) {
-        int flags = fcntl(op->proc->exec_pipe, F_GETFL);
-        if (flags >= 0)
-            fcntl(op->proc->exec_pipe, F_SETFL, flags & ~O_NONBLOCK);
-        rc = ipc__proc_exec_result(op->proc, &res);
-    }
+    if (rc == 1)
+        rc = exec_result_blocking(op->proc, &res);
     launch_done(op, rc, &res);
 }
 
-/* On the loop's thread: watch the exec pipe. If the loop cannot take the
- * event, wait for the exec right here; it takes milliseconds. */
+/* On the loop's thread: watch the exec pipe. */
 static void launch_watch(void *arg)
 {
     struct launch_op *op = arg;
@@ -71,11 +76,8 @@ static void launch_watch(void *arg)
                        on_exec_pipe, op);
     if (op->ev && event_add(op->ev, NULL) == 0)
         return;
-    int flags = fcntl(op->proc->exec_pipe, F_GETFL);
-    if (flags >= 0)
-        fcntl(op->proc->exec_pipe, F_SETFL, flags & ~O_NONBLOCK);
     ipc_proc_launch_result res;
-    int rc = ipc__proc_exec_result(op->proc, &res);
+    int rc = exec_result_blocking(op->proc, &res);
     launch_done(op, rc, &res);
 }
 
