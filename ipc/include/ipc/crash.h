@@ -75,7 +75,7 @@ typedef struct ipc_crash_info {
 int ipc_crash_report_write(const char *dir, const ipc_crash_info *info, const ipc_crash_ring *ring,
                            char *path, size_t pathlen);
 /* The report text, as written to the file. On success the caller frees *text.
- * 0 or -ENOMEM. */
+ * 0 or -ENOMEM. Any thread. */
 int ipc_crash_report_format(const ipc_crash_info *info, const ipc_crash_ring *ring, char **text,
                             size_t *len);
 
@@ -89,9 +89,11 @@ typedef struct ipc_crash_report {
     } * msgs;
 } ipc_crash_report;
 
-/* Parses report text (hostile input: every field checked, strict grammar).
- * On success the caller frees with ipc_crash_report_dispose(). 0, IPC_E_PARAM
- * (bad grammar or value), IPC_E_BAD_SIZE (over a limit) or -ENOMEM. */
+/* Parses report text (hostile input: every field checked, strict grammar);
+ * `text` is borrowed and need not be NUL-terminated. On success the caller
+ * frees with ipc_crash_report_dispose(); on failure nothing is owned. 0,
+ * IPC_E_PARAM (bad grammar or value), IPC_E_BAD_SIZE (over a limit),
+ * IPC_E_TRAILING or -ENOMEM. Any thread. */
 int ipc_crash_report_parse(const char *text, size_t len, ipc_crash_report *out);
 void ipc_crash_report_dispose(ipc_crash_report *report);
 

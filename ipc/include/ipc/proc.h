@@ -74,6 +74,9 @@ typedef struct ipc_proc_opts {
 /* Sets defaults: everything NULL/0 and channel_fd -1. */
 void ipc_proc_opts_init(ipc_proc_opts *opts);
 
+/* A child process handle. Unless a prototype says otherwise, one thread uses
+ * a handle at a time: the one that launched it, or the loop's thread once it
+ * is watched. */
 typedef struct ipc_proc ipc_proc;
 
 /* What became of a launch. */
