@@ -336,9 +336,7 @@ void ipc__loop_mark_running(ipc_loop *loop)
 int ipc_loop_run(ipc_loop *loop)
 {
     ipc__loop_bind(loop);
-    pthread_mutex_lock(&loop->park_mu);
-    loop->running_loop = 1;
-    pthread_mutex_unlock(&loop->park_mu);
+    ipc__loop_mark_running(loop);
     int rc = 0;
     while (!atomic_load(&loop->quit)) {
         maybe_park(loop);

@@ -9,9 +9,6 @@
  * iterations, holding no lock) and returns once it is parked. Not from the
  * loop's own thread. 0, -EINVAL when the loop is not running, IPC_E_STATE when
  * already parked. */
-/* Marks the loop as running before its thread enters ipc_loop_run(), so a
- * park requested the moment the thread reports ready does not fail. */
-void ipc__loop_mark_running(ipc_loop *loop);
 int ipc__loop_park(ipc_loop *loop);
 /* Non-zero while a park is requested or in force. Any thread. */
 int ipc__loop_parked(ipc_loop *loop);
@@ -31,6 +28,10 @@ typedef struct ipc__fork_hook {
 /* Loop thread only (or before the loop runs). */
 void ipc__loop_add_fork_hook(ipc_loop *loop, ipc__fork_hook *hook);
 void ipc__loop_remove_fork_hook(ipc_loop *loop, ipc__fork_hook *hook);
+
+/* Counts the loop as running (parkable) before ipc_loop_run() is entered, so
+ * a park right after the IO thread starts waits for it instead of failing. */
+void ipc__loop_mark_running(ipc_loop *loop);
 
 /* Binds the loop to the calling thread without running it. */
 void ipc__loop_bind(ipc_loop *loop);

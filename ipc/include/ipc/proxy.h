@@ -50,7 +50,9 @@ typedef struct ipc_proxy_opts {
  * success and on failure. Any thread. */
 int ipc_proxy_create(ipc_proxy **out, const ipc_proxy_opts *opts);
 /* Sends `msg`; the proxy owns it from now on, also on failure. Any thread.
- * 0 or IPC_E_CLOSED. */
+ * Flow control: a thread other than the IO thread waits here while more than
+ * 8 MiB is queued on the channel, until it drains below 4 MiB or the channel
+ * closes (docs/channels.md). 0 or IPC_E_CLOSED. */
 int ipc_proxy_send(ipc_proxy *proxy, ipc_msg *msg);
 /* Transaction ids of synchronous requests have this bit set; ids chosen by
  * others (async requests with returns) must keep it clear. A REPLY whose txn
