@@ -399,7 +399,10 @@ static void run_bridge(int stderr_fd, char **envp, pid_t *pid_a, pid_t *pid_b)
     m_send_endpoint(b, &ce);
     ck_assert_int_eq(m_exit_status(&m, a), B_OK);
     ck_assert_int_eq(m_exit_status(&m, b), B_OK);
-    /* Both closed PDemo after their helpline ended: main saw clean Goodbyes. */
+    /* Both closed PDemo after their helpline ended: main saw clean Goodbyes
+     * (read after the death, maybe: the channel's end decides). */
+    m_wait(&m, &a->destroyed);
+    m_wait(&m, &b->destroyed);
     ck_assert(a->destroyed && a->why == IPC_NORMAL_SHUTDOWN);
     ck_assert(b->destroyed && b->why == IPC_NORMAL_SHUTDOWN);
     m_free(&m);
@@ -602,7 +605,8 @@ START_TEST(endpoint_sent_to_the_wrong_process_is_refused)
         ipc_endpoint_create_pair(&ipc_PDemoHelpline_protocol, getpid(), getpid(), &pe, &ce), 0);
     m_send_endpoint(k, &ce);
     ck_assert_int_eq(m_exit_status(&m, k), B_WRONG_PROCESS);
-    ck_assert(k->destroyed && k->why == IPC_NORMAL_SHUTDOWN);
+    m_wait(&m, &k->destroyed);
+    ck_assert_int_eq(k->why, IPC_NORMAL_SHUTDOWN);
     ipc_endpoint_dispose(&pe);
     m_free(&m);
     rig_assert_no_leaks();

@@ -66,6 +66,8 @@ typedef struct kid {
     int destroyed;
     ipc_destroy_reason why;
     const char *crash; /* "segv" or "abort": on the parent's Pong */
+    int close_on_pong; /* Close, free the connection and exit on the Pong */
+    int pong;
 } kid;
 
 static int kid_on_pong(void *ctx, ipc_msg *msg, ipc_PTest_Pong *in, ipc_PTest_Pong_reply *out)
@@ -74,6 +76,7 @@ static int kid_on_pong(void *ctx, ipc_msg *msg, ipc_PTest_Pong *in, ipc_PTest_Po
     (void)msg;
     (void)in;
     (void)out;
+    k->pong = 1;
     if (k->crash && strcmp(k->crash, "segv") == 0)
         raise(SIGSEGV);
     if (k->crash)
@@ -173,11 +176,25 @@ static int h_badmsg(int argc, char **argv)
     return kid_finish(&k, 1);
 }
 
+/* closer: on the parent's Pong, Close (Goodbye), free the connection (which
+ * flushes the Goodbye) and exit at once, as the seed's DemoChild does. */
+static int h_closer(int argc, char **argv)
+{
+    kid k = {.close_on_pong = 1};
+    if (kid_start(&k, argc, argv) != 0)
+        return C_SETUP;
+    long end = now_ms() + T_MS;
+    while (!k.pong && now_ms() < end)
+        ipc_loop_run_once(k.loop, 50);
+    if (!k.pong)
+        return C_SETUP;
+    ipc_actor_close(k.top);
+    return kid_finish(&k, 0);
+}
+
 static const rig_helper helpers[] = {
-    {"pinger", h_pinger},
-    {"crasher", h_crasher},
-    {"badmsg", h_badmsg},
-    {NULL, NULL},
+    {"closer", h_closer}, {"pinger", h_pinger}, {"crasher", h_crasher},
+    {"badmsg", h_badmsg}, {NULL, NULL},
 };
 
 /* ================= the parent ================= */
@@ -525,6 +542,34 @@ START_TEST(host_free_kills_and_reaps_a_running_child)
 }
 END_TEST
 
+/* The child sends Goodbye and exits at once; the parent sees the death before
+ * its IO thread has read the Goodbye (parked here to make that certain). The
+ * Goodbye still decides: NormalShutdown, not a crash. */
+START_TEST(host_goodbye_read_after_the_death_is_still_normal_shutdown)
+{
+    setup();
+    par p = {.bind_on_ready = 1};
+    par_launch(&p, "closer", NULL, NULL, NULL);
+    par_run_until(&p, &p.ready_calls, 1);
+    ck_assert_int_eq(p.ready_err, 0);
+    ipc_iothread *io = ipc_iothread_default();
+    ck_assert_int_eq(ipc_iothread_park(io), 0);
+    ck_assert_int_eq(send_pong(p.top, "close now"), 0); /* written directly, not by the IO thread */
+    par_run_until(&p, &p.exited, 1);
+    int destroyed_at_death = p.destroyed;
+    ipc_iothread_unpark(io);
+    ck_assert_int_eq(destroyed_at_death, 0); /* the unread Goodbye decides, not the death */
+    par_run_until(&p, &p.destroyed, 1);
+    ck_assert_str_eq(ipc_destroy_reason_name(p.why), "NormalShutdown");
+    ck_assert_msg(p.info.exited && p.info.exit_status == C_NORMAL, "child exited=%d status=%d",
+                  p.info.exited, p.info.exit_status);
+    ipc_conn_counts c = par_counts(&p);
+    ck_assert_uint_eq(c.lost, 0);
+    par_free(&p);
+    rig_assert_no_leaks();
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("host");
@@ -537,6 +582,8 @@ static Suite *suite(void)
     RIG_TCASE(s, "exec_failure", host_exec_failure_is_reported_as_ipc_e_exec, 30);
     RIG_TCASE(s, "bad_options", host_launch_with_bad_options_fails_at_once, 30);
     RIG_TCASE(s, "free_running", host_free_kills_and_reaps_a_running_child, 30);
+    RIG_TCASE(s, "goodbye_after_death", host_goodbye_read_after_the_death_is_still_normal_shutdown,
+              30);
     return s;
 }
 
