@@ -396,6 +396,8 @@ static void build_batch(ipc_chan *c, batch *b)
         b->nmsgs++;
         if (nfds) {
             b->nfds = nfds;
+            /* CMSG_SPACE pads past the fds; sendmsg passes the padding too. */
+            memset(b->ctl.buf, 0, CMSG_SPACE(nfds * sizeof(int)));
             memcpy(CMSG_DATA(&b->ctl.align), m->fds + (m->nfds - rem_fds), nfds * sizeof(int));
         }
         if (len < rem)
