@@ -326,8 +326,11 @@ static void close_proxy(ipc_conn *c)
         return;
     c->proxy_closed = 1;
     /* A Goodbye still queued would be dropped by the close: the peer would
-     * then see a crash where there was a clean shutdown. */
-    if (c->goodbye_sent)
+     * then see a crash where there was a clean shutdown. After the peer's
+     * Goodbye, what we still had queued must reach it too: it reads until
+     * our end and reports those messages lost, instead of their vanishing
+     * here unreported. */
+    if (c->goodbye_sent || c->goodbye_received)
         ipc_proxy_flush(c->proxy, GOODBYE_FLUSH_MS);
     ipc_proxy_close(c->proxy);
 }

@@ -14,9 +14,12 @@
 #include "ipc/host.h"
 #include "ipc/pickle.h"
 #include "ipc/protocols/PTest.h"
+#include "wire_util.h"
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -570,6 +573,113 @@ START_TEST(host_goodbye_read_after_the_death_is_still_normal_shutdown)
 }
 END_TEST
 
+/* ---- Close accounting on the receiving side of a Goodbye ---- */
+
+#define BURST_MSGS  64
+#define BURST_BYTES (64 * 1024)
+
+typedef struct raw_peer {
+    int fd;
+    atomic_int go; /* set when our actor died: start reading */
+    int pings;     /* PTest::Ping frames read before end of stream */
+} raw_peer;
+
+static int read_all(int fd, void *buf, size_t len)
+{
+    size_t got = 0;
+    while (got < len) {
+        ssize_t n = read(fd, (char *)buf + got, len - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            return -1;
+        got += (size_t)n;
+    }
+    return 0;
+}
+
+/* Reads frames until end of stream, counting the Pings. */
+static void *raw_reader(void *arg)
+{
+    raw_peer *r = arg;
+    struct timespec step = {0, 1000 * 1000};
+    while (!atomic_load(&r->go))
+        nanosleep(&step, NULL);
+    static uint8_t payload[BURST_BYTES + 64];
+    uint8_t h[IPC_MSG_HEADER_SIZE];
+    while (read_all(r->fd, h, sizeof h) == 0) {
+        uint32_t size = rig_wire_get_le32(h), type = rig_wire_get_le32(h + 4);
+        if (size > sizeof payload || read_all(r->fd, payload, size) != 0)
+            break;
+        r->pings += type == IPC_MSGTYPE(PTest, Ping);
+    }
+    return NULL;
+}
+
+static void burst_destroy(void *ctx, ipc_actor *a, ipc_destroy_reason why)
+{
+    raw_peer *r = ctx;
+    (void)a;
+    (void)why;
+    atomic_store(&r->go, 1);
+}
+
+/* We queue more than the socket holds, then the peer's Goodbye arrives. What
+ * we had queued must still reach the peer (which reads until end of stream
+ * and would count it lost), not vanish with the socket: sent messages are
+ * dispatched or reported lost, never neither. */
+START_TEST(actor_goodbye_received_still_flushes_what_we_queued)
+{
+    setup();
+    ipc_loop *loop;
+    ck_assert_int_eq(ipc_loop_new(&loop), 0);
+    ipc_conn *c;
+    ipc_conn_opts o = {.proxy = {.mode = IPC_CHAN_SERVER,
+                                 .fd = -1,
+                                 .side = IPC_SIDE_PARENT,
+                                 .listener_loop = loop},
+                       .label = "test"};
+    ck_assert_int_eq(ipc_conn_new(&c, &o), 0);
+    raw_peer r = {.fd = ipc_conn_take_client_fd(c)};
+    ck_assert_int_ge(r.fd, 0);
+    ipc_actor *a;
+    ipc_actor_ops ops = {.actor_destroy = burst_destroy};
+    ck_assert_int_eq(ipc_actor_new(&a, &ipc_PTest_protocol, IPC_SIDE_PARENT, &ops, &r), 0);
+    ck_assert_int_eq(ipc_conn_bind(c, a), 0);
+    rig_buf b;
+    rig_buf_init(&b);
+    uint8_t pid_le[4];
+    rig_wire_le32(pid_le, (uint32_t)getpid());
+    rig_wire_frame(&b, IPC_MSG_HELLO, IPC_ROUTING_NONE, 0, 0, 0, pid_le, 4);
+    ck_assert_int_eq(rig_send_with_fds(r.fd, b.data, b.len, NULL, 0), 0);
+    static uint8_t data[BURST_BYTES];
+    for (int i = 0; i < BURST_MSGS; i++) {
+        ipc_PTest_Ping p = {.data = {.data = data, .len = sizeof data}};
+        ipc_msg *m = NULL;
+        ck_assert_int_eq(ipc_PTest_Ping_build(&m, IPC_ROUTING_CONTROL, &p), 0);
+        ck_assert_int_eq(ipc_actor_send(a, m), 0);
+    }
+    b.len = 0;
+    rig_wire_frame(&b, IPC_MSG_GOODBYE, IPC_ROUTING_CONTROL, 0, 0, 0, NULL, 0);
+    ck_assert_int_eq(rig_send_with_fds(r.fd, b.data, b.len, NULL, 0), 0);
+    rig_buf_free(&b);
+    pthread_t t;
+    ck_assert_int_eq(pthread_create(&t, NULL, raw_reader, &r), 0);
+    long end = now_ms() + T_MS;
+    while (!atomic_load(&r.go) && now_ms() < end)
+        ipc_loop_run_once(loop, 50);
+    ck_assert(atomic_load(&r.go));
+    ipc_conn_free(c); /* closes: the reader then sees the end of stream */
+    pthread_join(t, NULL);
+    ck_assert_int_eq(r.pings, BURST_MSGS);
+    close(r.fd);
+    ipc_actor_unref(a);
+    ipc_loop_run_once(loop, 0);
+    ipc_loop_free(loop);
+    rig_assert_no_leaks();
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("host");
@@ -582,6 +692,7 @@ static Suite *suite(void)
     RIG_TCASE(s, "exec_failure", host_exec_failure_is_reported_as_ipc_e_exec, 30);
     RIG_TCASE(s, "bad_options", host_launch_with_bad_options_fails_at_once, 30);
     RIG_TCASE(s, "free_running", host_free_kills_and_reaps_a_running_child, 30);
+    RIG_TCASE(s, "goodbye_flushes", actor_goodbye_received_still_flushes_what_we_queued, 30);
     RIG_TCASE(s, "goodbye_after_death", host_goodbye_read_after_the_death_is_still_normal_shutdown,
               30);
     return s;
