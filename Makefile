@@ -48,7 +48,7 @@ prog_objs    = $(patsubst %.c,$(BUILD)/%.o,$(wildcard harness/$(1)/*.c))
 .PHONY: all deps check unit e2e run bench clean install format
 .DEFAULT_GOAL := all
 
-all: $(LIBIPC) $(PROGS) $(UNIT_TESTS) $(BUILD)/libipc.pc
+all: $(LIBIPC) $(PROGS) $(UNIT_TESTS)
 
 deps: $(DEPS_STAMP)
 $(DEPS_STAMP): ci/install-deps.sh
@@ -79,9 +79,6 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(TESTLIB_OBJS) $(LIBIPC)
 $(BUILD)/bench/%: $(BUILD)/bench/%.o $(LIBIPC)
 	$(call say,LD,$@)mkdir -p $(@D) && $(CC) $(LDFLAGS_ALL) -o $@ $^ $(LIBS_IPC) -lzmq -lnng -lm
 
-$(BUILD)/libipc.pc: ipc/libipc.pc.in
-	$(Q)mkdir -p $(@D) && sed -e 's|@PREFIX@|$(PREFIX)|g' $< > $@
-
 # ---- tests ----
 check: all
 	$(Q)BUILD=$(BUILD) bash tests/run-all.sh
@@ -102,11 +99,13 @@ bench: $(DEPS_STAMP)
 	$(Q)for b in $(BENCHES); do echo "== $$b"; $$b || exit 1; done
 
 install: all
-	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/ipc $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
+	install -d $(DESTDIR)$(PREFIX)/lib $(DESTDIR)$(PREFIX)/include/ipc/protocols \
+	    $(DESTDIR)$(PREFIX)/include/ipc/proto $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/bin
 	install -m 644 $(LIBIPC) $(DESTDIR)$(PREFIX)/lib/
 	install -m 644 ipc/include/ipc/*.h $(DESTDIR)$(PREFIX)/include/ipc/
-	install -m 644 $(PROTO_H) $(DESTDIR)$(PREFIX)/include/ipc/
-	install -m 644 $(BUILD)/libipc.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	install -m 644 ipc/include/ipc/protocols/*.h $(DESTDIR)$(PREFIX)/include/ipc/protocols/
+	install -m 644 $(PROTO_H) $(DESTDIR)$(PREFIX)/include/ipc/proto/
+	sed -e 's|@PREFIX@|$(PREFIX)|g' ipc/libipc.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/libipc.pc
 	$(if $(PROGS),install -m 755 $(PROGS) $(DESTDIR)$(PREFIX)/bin/)
 
 format:

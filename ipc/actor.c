@@ -73,6 +73,8 @@ struct ipc_conn {
     pid_t peer_pid;
     ipc_bad_message_fn bad_fn;
     void *bad_ctx;
+    ipc_conn_observer_fn observer;
+    void *observer_ctx;
     pthread_mutex_t counts_lock; /* counts are read from other threads */
     ipc_conn_counts counts;
 };
@@ -99,6 +101,12 @@ const char *ipc_destroy_reason_name(ipc_destroy_reason why)
 static const char *side_word(ipc_side side)
 {
     return side == IPC_SIDE_PARENT ? "Parent" : "Child";
+}
+
+static void observe(ipc_conn *c, ipc_conn_event ev, const ipc_msg *msg)
+{
+    if (c->observer)
+        c->observer(c->observer_ctx, c, ev, msg);
 }
 
 static void count(ipc_conn *c, uint64_t *field)
@@ -165,6 +173,16 @@ ipc_actor *ipc_actor_manager(const ipc_actor *a)
 int ipc_actor_is_alive(const ipc_actor *a)
 {
     return a->state == ACTOR_ALIVE;
+}
+
+const ipc_protocol_desc *ipc_actor_protocol(const ipc_actor *a)
+{
+    return a->proto;
+}
+
+ipc_side ipc_actor_side(const ipc_actor *a)
+{
+    return a->side;
 }
 
 const char *ipc_actor_name(const ipc_actor *a)
@@ -283,8 +301,8 @@ static void destroy_subtree(ipc_conn *c, ipc_actor *a, ipc_destroy_reason why)
     while (a->first_child) {
         ipc_actor *child = a->first_child;
         ipc_destroy_reason child_why = why == IPC_FAILED_CONSTRUCTOR ? IPC_DELETION : why;
+        unlink_child(child); /* before: destroying may drop the last reference */
         destroy_subtree(c, child, child_why);
-        unlink_child(child);
     }
     reject_pending_of(c, a, IPC_E_ACTOR_DESTROYED);
     if (a->ops.actor_destroy)
@@ -297,11 +315,18 @@ static void destroy_subtree(ipc_conn *c, ipc_actor *a, ipc_destroy_reason why)
     ipc_actor_unref(a);
 }
 
+/* Bounds how long closing waits for a Goodbye to reach the kernel. */
+#define GOODBYE_FLUSH_MS 2000
+
 static void close_proxy(ipc_conn *c)
 {
     if (c->proxy_closed)
         return;
     c->proxy_closed = 1;
+    /* A Goodbye still queued would be dropped by the close: the peer would
+     * then see a crash where there was a clean shutdown. */
+    if (c->goodbye_sent)
+        ipc_proxy_flush(c->proxy, GOODBYE_FLUSH_MS);
     ipc_proxy_close(c->proxy);
 }
 
@@ -324,16 +349,20 @@ static int conn_send(ipc_conn *c, ipc_actor *a, ipc_msg *msg, ipc_log_event ev)
     if (atomic_load(&c->closing) || c->proxy_closed) {
         ipc_log_lost(side_word(c->side), "Send", msg);
         count(c, &c->counts.lost);
+        observe(c, IPC_CONN_LOST, msg);
         ipc_msg_free(msg);
         return IPC_E_CLOSING;
     }
     ipc_log_message(ev, getpid(), c->peer_pid, a ? a->name : NULL, msg);
     count(c, &c->counts.sent);
+    observe(c, IPC_CONN_SENT, msg);
     return ipc_proxy_send(c->proxy, msg);
 }
 
 int ipc_actor_send(ipc_actor *a, ipc_msg *msg)
 {
+    if (a->conn && atomic_load(&a->conn->closing))
+        return conn_send(a->conn, a, msg, IPC_LOG_SEND); /* reports it lost */
     if (a->state != ACTOR_ALIVE || !a->conn) {
         ipc_msg_free(msg);
         return IPC_E_ACTOR_DESTROYED;
@@ -424,12 +453,14 @@ int ipc_actor_send_sync(ipc_actor *a, ipc_msg *msg, ipc_msg **reply, int timeout
     if (atomic_load(&c->closing)) {
         ipc_log_lost(side_word(c->side), "Send", msg);
         count(c, &c->counts.lost);
+        observe(c, IPC_CONN_LOST, msg);
         ipc_msg_free(msg);
         return IPC_E_CLOSING;
     }
     ipc_msg_set_routing_id(msg, a->routing_id);
     ipc_log_message(IPC_LOG_SEND, getpid(), c->peer_pid, a->name, msg);
     count(c, &c->counts.sent);
+    observe(c, IPC_CONN_SENT, msg);
     int rc = ipc_proxy_send_sync(c->proxy, msg, reply, timeout_ms);
     if (*reply)
         ipc_log_message(IPC_LOG_RECV_REPLY, getpid(), c->peer_pid, a->name, *reply);
@@ -518,6 +549,7 @@ static void handle_reply(ipc_conn *c, ipc_msg *msg)
     }
     ipc_log_message(IPC_LOG_RECV_REPLY, getpid(), c->peer_pid, p->actor->name, msg);
     count(c, &c->counts.dispatched);
+    observe(c, IPC_CONN_DISPATCHED, msg);
     if (ipc_msg_is_reply_error(msg)) {
         if (p->reject)
             p->reject(p->ctx, IPC_E_REPLY_ERROR);
@@ -659,6 +691,7 @@ static void dispatch(ipc_conn *c, ipc_actor *a, ipc_msg *msg)
         report_bad(c, msg, rc == IPC_E_PARAM && cause ? cause : rc);
     } else {
         count(c, &c->counts.dispatched);
+        observe(c, IPC_CONN_DISPATCHED, msg);
     }
     if (r && !taken) {
         resolver_free(r);
@@ -678,7 +711,6 @@ static void dispatch(ipc_conn *c, ipc_actor *a, ipc_msg *msg)
 
 static void handle_message(ipc_conn *c, ipc_msg *msg)
 {
-    count(c, &c->counts.received);
     uint32_t type = ipc_msg_type(msg);
     if (type == IPC_MSG_GOODBYE && !ipc_msg_is_reply(msg)) {
         handle_goodbye(c, msg);
@@ -688,6 +720,7 @@ static void handle_message(ipc_conn *c, ipc_msg *msg)
         /* Gecko's MessageChannel::RunMessage on a channel no longer connected. */
         ipc_log_lost(side_word(c->side), "RunMessage", msg);
         count(c, &c->counts.lost);
+        observe(c, IPC_CONN_LOST, msg);
         ipc_msg_free(msg);
         return;
     }
@@ -714,6 +747,7 @@ static void handle_message(ipc_conn *c, ipc_msg *msg)
         if (a) {
             ipc_log_lost(side_word(c->side), "RunMessage", msg);
             count(c, &c->counts.lost);
+            observe(c, IPC_CONN_LOST, msg);
         } else {
             count(c, &c->counts.unhandled);
             report_bad(c, msg, IPC_E_UNHANDLED);
@@ -729,7 +763,10 @@ static void handle_message(ipc_conn *c, ipc_msg *msg)
 static void on_message(void *ctx, ipc_msg *msg)
 {
     ipc_conn *c = ctx;
+    count(c, &c->counts.received);
+    observe(c, IPC_CONN_RECEIVED, msg);
     if (!c->top) {
+        count(c, &c->counts.early);
         ipc_msg **e = c->early;
         if (c->nearly == c->early_cap) {
             size_t cap = c->early_cap ? c->early_cap * 2 : 16;
@@ -814,14 +851,26 @@ int ipc_conn_new(ipc_conn **out, const ipc_conn_opts *opts)
     c->loop = opts->proxy.listener_loop;
     c->next_routing_id = c->side == IPC_SIDE_PARENT ? 1 : 2;
     snprintf(c->label, sizeof c->label, "%s", opts->label ? opts->label : "default");
+    /* The Goodbye filter goes first and is installed before the first read,
+     * so no Goodbye can slip past it; the caller's filters follow. */
     ipc_proxy_opts po = opts->proxy;
+    size_t nf = po.nfilters + 1;
+    ipc_filter *filters = calloc(nf, sizeof *filters);
+    int rc = -ENOMEM;
+    if (!filters) {
+        if (po.fd >= 0)
+            close(po.fd);
+        goto fail;
+    }
+    filters[0] = (ipc_filter){.on_message = goodbye_filter, .ctx = c};
+    for (size_t i = 0; i < po.nfilters; i++)
+        filters[i + 1] = po.filters[i];
+    po.filters = filters;
+    po.nfilters = nf;
     po.listener = &conn_listener;
     po.listener_ctx = c;
-    int rc = ipc_proxy_create(&c->proxy, &po);
-    if (rc != 0)
-        goto fail;
-    ipc_filter f = {.on_message = goodbye_filter, .ctx = c};
-    rc = ipc_proxy_add_filter(c->proxy, &f);
+    rc = ipc_proxy_create(&c->proxy, &po);
+    free(filters);
     if (rc != 0)
         goto fail;
     *out = c;
@@ -893,6 +942,17 @@ void ipc_conn_fail(ipc_conn *c, int err)
     teardown(c, IPC_ABNORMAL_SHUTDOWN, IPC_E_CLOSED);
 }
 
+void ipc_conn_set_observer(ipc_conn *c, ipc_conn_observer_fn fn, void *ctx)
+{
+    c->observer = fn;
+    c->observer_ctx = ctx;
+}
+
+const char *ipc_conn_label(const ipc_conn *c)
+{
+    return c->label;
+}
+
 void ipc_conn_set_bad_message_handler(ipc_conn *c, ipc_bad_message_fn fn, void *ctx)
 {
     c->bad_fn = fn;
@@ -910,6 +970,7 @@ static void do_close(ipc_conn *c)
     if (bye) {
         ipc_log_message(IPC_LOG_SEND, getpid(), c->peer_pid, c->top ? c->top->name : NULL, bye);
         count(c, &c->counts.sent);
+        observe(c, IPC_CONN_SENT, bye);
         ipc_proxy_send(c->proxy, bye);
         c->goodbye_sent = 1;
     }

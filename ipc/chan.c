@@ -8,6 +8,7 @@
 
 #include "chan_internal.h"
 #include "ipc/errors.h"
+#include "ipc/protocol.h"
 #include "loop_internal.h"
 #include "msg_internal.h"
 
@@ -22,6 +23,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <time.h>
 #include <unistd.h>
 
 /* At most this many fds ride on one sendmsg (the kernel allows 253). */
@@ -33,6 +35,11 @@
 /* Direct writes by sending threads in a row, with nothing received in
  * between, before the channel counts as streaming and the IO thread batches. */
 #define DIRECT_STREAK_MAX 8
+/* Flow control: a sending thread (never the IO thread) that finds more than
+ * HIGH_WATER bytes queued waits until the queue is below LOW_WATER. Memory
+ * stays bounded and is reused while warm instead of faulted in afresh. */
+#define HIGH_WATER (8u << 20)
+#define LOW_WATER (4u << 20)
 
 struct ipc_chan {
     atomic_int refs;
@@ -66,6 +73,8 @@ struct ipc_chan {
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    pthread_cond_t cv_space; /* the queue went below LOW_WATER, or closed */
+    size_t queued_bytes;
     ipc_msg **q; /* output ring */
     size_t qhead, qlen, qcap;
     size_t head_off;         /* bytes of q[qhead] already written */
@@ -77,6 +86,7 @@ struct ipc_chan {
     int write_dead;          /* the socket refused a write: no more writes */
     int write_err;           /* why, when it is ours to report */
     int direct_streak;
+    int flush_waiters;       /* threads in ipc__chan_wait_flushed */
     ipc_chan_stats stats;
 };
 
@@ -93,13 +103,16 @@ void ipc__chan_ref(ipc_chan *c)
 /* The client end dies with the channel, as in Chromium's Close(). */
 static void drop_client_end(ipc_chan *c)
 {
-    if (c->client_fd >= 0) {
-        close(c->client_fd);
-        c->client_fd = -1;
-    }
-    if (c->client_in_map) {
-        c->client_in_map = 0;
-        int fd = ipc__chan_map_take_if(c->channel_id, c->client_map_fd);
+    pthread_mutex_lock(&c->mu);
+    int fd = c->client_fd;
+    c->client_fd = -1;
+    int in_map = c->client_in_map;
+    c->client_in_map = 0;
+    pthread_mutex_unlock(&c->mu);
+    if (fd >= 0)
+        close(fd);
+    if (in_map) {
+        fd = ipc__chan_map_take_if(c->channel_id, c->client_map_fd);
         if (fd >= 0)
             close(fd);
     }
@@ -122,6 +135,7 @@ static void destroy(ipc_chan *c)
     free(c->channel_id);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);
+    pthread_cond_destroy(&c->cv_space);
     free(c);
 }
 
@@ -197,13 +211,16 @@ int ipc_chan_create(ipc_chan **out, const ipc_chan_opts *opts)
     c->mode = opts->mode;
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
+    pthread_cond_init(&c->cv_space, NULL);
     if (opts->listener)
         c->listener = *opts->listener;
     c->lctx = opts->listener_ctx;
-    if (opts->limits)
+    if (opts->limits) {
         c->user_limits = *opts->limits;
-    else
+    } else {
         ipc_frame_limits_default(&c->user_limits);
+        c->user_limits.type_known = ipc_msg_type_known;
+    }
     c->limits = c->user_limits;
     if (c->user_limits.type_known) {
         c->limits.type_known = chan_type_known;
@@ -233,13 +250,19 @@ fail:
 
 int ipc_chan_client_fd(const ipc_chan *c)
 {
-    return c->client_fd;
+    ipc_chan *m = (ipc_chan *)c;
+    pthread_mutex_lock(&m->mu);
+    int fd = m->client_fd;
+    pthread_mutex_unlock(&m->mu);
+    return fd;
 }
 
 int ipc_chan_take_client_fd(ipc_chan *c)
 {
+    pthread_mutex_lock(&c->mu);
     int fd = c->client_fd;
     c->client_fd = -1;
+    pthread_mutex_unlock(&c->mu);
     return fd;
 }
 
@@ -266,12 +289,18 @@ static int q_grow(ipc_chan *c)
     return 0;
 }
 
+static size_t msg_wire_size(const ipc_msg *m)
+{
+    return IPC_MSG_HEADER_SIZE + m->payload.len;
+}
+
 static int q_push(ipc_chan *c, ipc_msg *m)
 {
     if (c->qlen == c->qcap && q_grow(c) != 0)
         return -ENOMEM;
     c->q[(c->qhead + c->qlen) % c->qcap] = m;
     c->qlen++;
+    c->queued_bytes += msg_wire_size(m);
     return 0;
 }
 
@@ -282,6 +311,7 @@ static int q_push_front(ipc_chan *c, ipc_msg *m)
     c->qhead = (c->qhead + c->qcap - 1) % c->qcap;
     c->q[c->qhead] = m;
     c->qlen++;
+    c->queued_bytes += msg_wire_size(m);
     return 0;
 }
 
@@ -295,15 +325,14 @@ static ipc_msg *q_pop(ipc_chan *c)
     ipc_msg *m = c->q[c->qhead];
     c->qhead = (c->qhead + 1) % c->qcap;
     c->qlen--;
+    size_t was = c->queued_bytes;
+    c->queued_bytes -= msg_wire_size(m);
+    if (was >= LOW_WATER && c->queued_bytes < LOW_WATER)
+        pthread_cond_broadcast(&c->cv_space);
     return m;
 }
 
 /* ---- writing ---- */
-
-static size_t msg_wire_size(const ipc_msg *m)
-{
-    return IPC_MSG_HEADER_SIZE + m->payload.len;
-}
 
 typedef struct batch {
     struct iovec iov[2 * BATCH_MSGS];
@@ -435,7 +464,7 @@ static void handoff(ipc_chan *c, int on_io, ipc_task_fn fn)
 static void release_token(ipc_chan *c)
 {
     c->busy = 0;
-    if (c->thread_writing) {
+    if (c->thread_writing || c->flush_waiters) {
         c->thread_writing = 0;
         pthread_cond_broadcast(&c->cv);
     }
@@ -492,6 +521,7 @@ static void flush(ipc_chan *c, int on_io)
              * and report it after whatever it sent. Anything else is ours. */
             c->write_dead = 1;
             c->write_err = n < 0 ? -err : -EIO;
+            pthread_cond_broadcast(&c->cv_space);
             release_token(c);
             int closed = c->closed;
             pthread_mutex_unlock(&c->mu);
@@ -515,7 +545,19 @@ static int ensure_hdrs(ipc_chan *c)
     return c->hdrs ? 0 : -ENOMEM;
 }
 
-int ipc__chan_send_any(ipc_chan *c, ipc_msg *m)
+/* Waits (not on the IO thread) while the queue is over the high mark. */
+static void wait_for_space(ipc_chan *c)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->queued_bytes > HIGH_WATER && !(c->io && ipc_loop_on_thread(c->io))) {
+        while (c->queued_bytes >= LOW_WATER && !c->closed && !c->write_dead)
+            pthread_cond_wait(&c->cv_space, &c->mu);
+    }
+    pthread_mutex_unlock(&c->mu);
+}
+
+/* Queues m and, when the token is free, writes or hands writing over. */
+static int enqueue(ipc_chan *c, ipc_msg *m)
 {
     pthread_mutex_lock(&c->mu);
     if (c->closed) {
@@ -554,6 +596,14 @@ int ipc__chan_send_any(ipc_chan *c, ipc_msg *m)
     return 0;
 }
 
+int ipc__chan_send_any(ipc_chan *c, ipc_msg *m)
+{
+    int rc = enqueue(c, m);
+    if (rc == 0)
+        wait_for_space(c);
+    return rc;
+}
+
 int ipc_chan_send(ipc_chan *c, ipc_msg *m)
 {
     return ipc__chan_send_any(c, m);
@@ -568,11 +618,6 @@ static void write_cb(evutil_socket_t fd, short what, void *arg)
 
 /* ---- reading ---- */
 
-static void format_type(uint32_t type, char *buf, size_t len)
-{
-    snprintf(buf, len, "type 0x%08x (class 0x%x, id 0x%x)", type, IPC_MSG_CLASS(type),
-             IPC_MSG_ID(type));
-}
 
 /* Stops all I/O; the listener hears nothing more from here on. */
 static void shut(ipc_chan *c)
@@ -595,8 +640,11 @@ static void shut(ipc_chan *c)
             ipc_msg_free(m);
     }
     c->stats.msgs_dropped_unsent += n;
+    pthread_cond_broadcast(&c->cv_space);
     c->head_off = 0;
     c->head_fds_sent = 0;
+    if (c->flush_waiters)
+        pthread_cond_broadcast(&c->cv);
     pthread_mutex_unlock(&c->mu);
     for (size_t i = 0; drop && i < n; i++)
         ipc_msg_free(drop[i]);
@@ -637,8 +685,8 @@ static void bad_message(ipc_chan *c, int reason, uint32_t type)
     if (c->err_reported || c->closed_io)
         return;
     if (c->listener.on_bad_message) {
-        char name[128];
-        format_type(type, name, sizeof name);
+        char name[IPC_MSG_NAME_MAX];
+        ipc_msg_type_name(type, 0, name, sizeof name);
         c->listener.on_bad_message(c->lctx, reason, type, name);
     }
     fail_channel(c, reason);
@@ -861,6 +909,7 @@ static void forget_after_fork(ipc__fork_hook *h)
     c->thread_writing = 0;
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
+    pthread_cond_init(&c->cv_space, NULL);
 }
 
 static ipc_msg *make_hello(void)
@@ -908,6 +957,38 @@ fail:
     if (c->wev)
         event_free(c->wev);
     c->rev = c->wev = NULL;
+    return rc;
+}
+
+int ipc__chan_wait_flushed(ipc_chan *c, int timeout_ms)
+{
+    struct timespec deadline;
+    clock_gettime(CLOCK_REALTIME, &deadline);
+    if (timeout_ms >= 0) {
+        deadline.tv_sec += timeout_ms / 1000;
+        deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+        if (deadline.tv_nsec >= 1000000000L) {
+            deadline.tv_sec++;
+            deadline.tv_nsec -= 1000000000L;
+        }
+    }
+    int rc = 0;
+    pthread_mutex_lock(&c->mu);
+    c->flush_waiters++;
+    while (rc == 0 && (c->qlen > 0 || c->busy)) {
+        if (c->closed || c->write_dead) {
+            rc = IPC_E_CLOSED;
+            break;
+        }
+        if (timeout_ms < 0)
+            pthread_cond_wait(&c->cv, &c->mu);
+        else if (pthread_cond_timedwait(&c->cv, &c->mu, &deadline) == ETIMEDOUT)
+            rc = IPC_E_TIMEOUT;
+    }
+    if (rc == 0 && c->qlen > 0)
+        rc = IPC_E_CLOSED;
+    c->flush_waiters--;
+    pthread_mutex_unlock(&c->mu);
     return rc;
 }
 

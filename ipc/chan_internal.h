@@ -12,6 +12,11 @@
  * 0 or IPC_E_CLOSED. */
 int ipc__chan_send_any(ipc_chan *chan, ipc_msg *msg);
 
+/* Blocks until everything queued so far has been handed to the kernel. Any
+ * thread but the IO thread. 0, IPC_E_TIMEOUT (timeout_ms < 0: none) or
+ * IPC_E_CLOSED (the channel closed or its socket failed first). */
+int ipc__chan_wait_flushed(ipc_chan *chan, int timeout_ms);
+
 void ipc__chan_ref(ipc_chan *chan);
 /* Drops a reference; the last one frees the memory (any thread, once closed
  * or never connected). */

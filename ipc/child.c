@@ -3,6 +3,7 @@
  * id, read the prefs, map the crash-info page and apply the sandbox. */
 #include "ipc/proc.h"
 
+#include "ipc/endpoint.h"
 #include "ipc/errors.h"
 #include "ipc/sandbox.h"
 
@@ -251,6 +252,8 @@ int ipc_child_init(int argc, char **argv, ipc_child_info *info)
         return fail_with(info, IPC_CHILD_EXIT_ARGS, rc);
     if (!ipc_sandbox_known(a.process_type))
         return fail_with(info, IPC_CHILD_EXIT_ARGS, IPC_E_PARAM);
+    /* Only the main process may create endpoints (endpoint.h). */
+    ipc_process_set_role(IPC_ROLE_CHILD);
     debug_pause(a.process_type);
     if (strcmp(a.build_id, ipc_build_id()) != 0) {
         fprintf(stderr, "ipc child %d: parent build id \"%s\" is not ours (\"%s\")\n",

@@ -252,8 +252,7 @@ static int parse(ipc_frame_decoder *d)
             break;
         size_t need = d->hdr.payload_size - d->payload_got;
         size_t take = avail < need ? avail : need;
-        /* Geometric growth: growing by exactly `take` would realloc (and copy
-         * the whole payload) once per chunk, quadratic for small chunks.
+        /* Grow as space() does, geometrically and only when full;
          * next_payload_cap() >= payload_got + take since take <= STAGE_SIZE. */
         if (d->payload_got + take > d->payload_cap && grow_payload(d, next_payload_cap(d)) != 0)
             break;

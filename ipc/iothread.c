@@ -23,6 +23,7 @@ static void *io_main(void *arg)
 {
     ipc_iothread *io = arg;
     ipc__loop_bind(io->loop);
+    ipc__loop_mark_running(io->loop);
     pthread_mutex_lock(&io->mu);
     io->ready = 1;
     pthread_cond_broadcast(&io->cv);

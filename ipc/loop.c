@@ -326,12 +326,17 @@ static void maybe_park(ipc_loop *loop)
     pthread_mutex_unlock(&loop->park_mu);
 }
 
-int ipc_loop_run(ipc_loop *loop)
+void ipc__loop_mark_running(ipc_loop *loop)
 {
-    ipc__loop_bind(loop);
     pthread_mutex_lock(&loop->park_mu);
     loop->running_loop = 1;
     pthread_mutex_unlock(&loop->park_mu);
+}
+
+int ipc_loop_run(ipc_loop *loop)
+{
+    ipc__loop_bind(loop);
+    ipc__loop_mark_running(loop);
     int rc = 0;
     while (!atomic_load(&loop->quit)) {
         maybe_park(loop);

@@ -29,6 +29,10 @@ typedef struct ipc__fork_hook {
 void ipc__loop_add_fork_hook(ipc_loop *loop, ipc__fork_hook *hook);
 void ipc__loop_remove_fork_hook(ipc_loop *loop, ipc__fork_hook *hook);
 
+/* Counts the loop as running (parkable) before ipc_loop_run() is entered, so
+ * a park right after the IO thread starts waits for it instead of failing. */
+void ipc__loop_mark_running(ipc_loop *loop);
+
 /* Binds the loop to the calling thread without running it. */
 void ipc__loop_bind(ipc_loop *loop);
 

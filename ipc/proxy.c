@@ -279,6 +279,13 @@ int ipc_proxy_send(ipc_proxy *p, ipc_msg *msg)
     return ipc__chan_send_any(p->chan, msg);
 }
 
+int ipc_proxy_flush(ipc_proxy *p, int timeout_ms)
+{
+    if (p->ioloop && ipc_loop_on_thread(p->ioloop))
+        return IPC_E_WRONG_THREAD;
+    return ipc__chan_wait_flushed(p->chan, timeout_ms);
+}
+
 typedef struct add_filter_task {
     ipc_proxy *p;
     ipc_filter f;

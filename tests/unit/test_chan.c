@@ -7,6 +7,7 @@
 #include "ipc/chan.h"
 #include "ipc/errors.h"
 #include "ipc/loop.h"
+#include "ipc/protocol.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -860,6 +861,40 @@ START_TEST(chan_hello_pid_checked_against_peercred)
 }
 END_TEST
 
+START_TEST(chan_default_limits_use_the_registry)
+{
+    rig_fd_mark();
+    ipc_loop *loop;
+    ck_assert_int_eq(ipc_loop_new(&loop), 0);
+    ipc_loop_run_once(loop, 0);
+    static coll c;
+    memset(&c, 0, sizeof c);
+    ipc_chan_opts o = {IPC_CHAN_SERVER, NULL, -1, &coll_listener, &c, NULL};
+    ipc_chan *ch;
+    ck_assert_int_eq(ipc_chan_create(&ch, &o), 0);
+    c.chan = ch;
+    int peer = ipc_chan_take_client_fd(ch);
+    uint8_t b[64];
+    size_t n = raw_hello(b, getpid());
+    uint32_t type = IPC_MSG_TYPE(0x7ffe, 0x33);
+    ck_assert(!ipc_msg_type_known(type, NULL));
+    n += raw_header(b + n, 0, type, IPC_ROUTING_CONTROL, 0, 0, 0);
+    ck_assert_int_eq(write(peer, b, n), (ssize_t)n);
+    ck_assert_int_eq(ipc_chan_connect(ch, loop), 0);
+    ck_assert_int_eq(pump_until(loop, &c.errors, 1), 0);
+    ck_assert_int_eq(c.connected, 1); /* the hello is always known */
+    ck_assert_int_eq(c.bad, 1);
+    ck_assert_int_eq(c.bad_reason, IPC_E_UNKNOWN_TYPE);
+    ck_assert_uint_eq(c.bad_type, type);
+    char want[IPC_MSG_NAME_MAX];
+    ck_assert_str_eq(c.bad_name, ipc_msg_type_name(type, 0, want, sizeof want));
+    ipc_chan_free(ch);
+    close(peer);
+    ipc_loop_free(loop);
+    rig_assert_no_leaks();
+}
+END_TEST
+
 static int close_in_cb_count;
 static void close_in_msg(void *ctx, ipc_msg *m)
 {
@@ -931,6 +966,7 @@ static Suite *chan_suite(void)
     RIG_TCASE(s, "chan_bad_missing_hello", chan_bad_missing_hello, 30);
     RIG_TCASE(s, "chan_hello_pid_checked_against_peercred", chan_hello_pid_checked_against_peercred,
               30);
+    RIG_TCASE(s, "chan_default_limits_use_the_registry", chan_default_limits_use_the_registry, 20);
     RIG_TCASE(s, "chan_close_from_callback_stops_delivery", chan_close_from_callback_stops_delivery,
               20);
     return s;

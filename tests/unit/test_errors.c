@@ -76,7 +76,8 @@ END_TEST
 
 START_TEST(errors_unknown_codes)
 {
-    const int unknown[] = {1, EAGAIN, 4242, -999, -998, -1016, -1019, -1041, -5000, INT_MIN, INT_MAX};
+    const int unknown[] = {1,     EAGAIN, 4242,  -999,    -998,   -1016,
+                           -1019, -1042,  -5000, INT_MIN, INT_MAX};
     for (size_t i = 0; i < sizeof unknown / sizeof unknown[0]; i++) {
         ck_assert_str_eq(ipc_errname(unknown[i]), "UNKNOWN");
         ck_assert_str_eq(ipc_strerror(unknown[i]), "unknown error");

@@ -33,7 +33,8 @@
     do {                                                                                           \
         long long a_ = (long long)(a), b_ = (long long)(b);                                        \
         if (!(a_ op b_))                                                                           \
-            ck_abort_msg("%s:%d: %s %s %s (%lld vs %lld)", __FILE__, __LINE__, #a, #op, #b, a_, b_); \
+            ck_abort_msg("%s:%d: %s %s %s (%lld vs %lld)", __FILE__, __LINE__, #a, #op, #b, a_,    \
+                         b_);                                                                      \
     } while (0)
 #define CHECK_EQ(a, b) CHECK_OP(a, ==, b)
 #define CHECK_NE(a, b) CHECK_OP(a, !=, b)
@@ -175,7 +176,8 @@ static void make_stream(stream *s, uint64_t seed, size_t n)
         s->due = realloc(s->due, (s->nfds + x->nfds) * sizeof *s->due + 1);
         int all_first = rig_rng_below(&r, 2) == 0; /* all on the first sendmsg */
         for (uint32_t i = 0; i < x->nfds; i++)
-            s->due[s->nfds + i] = all_first ? x->start : x->start + rig_rng_below(&r, x->end - x->start);
+            s->due[s->nfds + i] =
+                all_first ? x->start : x->start + rig_rng_below(&r, x->end - x->start);
         sort_sizes(s->due + s->nfds, x->nfds);
         s->nfds += x->nfds;
     }
@@ -299,7 +301,6 @@ static stream the_stream;
 static void stream_setup(void)
 {
     make_stream(&the_stream, 0x5eed0001u, 40);
-    fprintf(stderr, "stream %zu bytes %zu fds\n", the_stream.bytes.len, the_stream.nfds);
 }
 static void stream_teardown(void)
 {
@@ -1190,10 +1191,6 @@ END_TEST
 
 /* ------------------------------------------------- random input property */
 
-typedef struct fuzz_result {
-    rig_buf log; /* what was decoded, in a form comparable across chunkings */
-} fuzz_result;
-
 static int even_types_known(uint32_t type, void *ctx)
 {
     (void)ctx;
@@ -1231,7 +1228,9 @@ static size_t gen_input(rig_rng *r, rig_buf *in)
         for (size_t i = 0; i < muts && in->len > 0; i++) {
             switch (rig_rng_below(r, 4)) {
             case 0: in->data[rig_rng_below(r, in->len)] = (uint8_t)rig_rng_next(r); break;
-            case 1: in->data[rig_rng_below(r, in->len)] ^= (uint8_t)(1u << rig_rng_below(r, 8)); break;
+            case 1:
+                in->data[rig_rng_below(r, in->len)] ^= (uint8_t)(1u << rig_rng_below(r, 8));
+                break;
             case 2: in->len = rig_rng_below(r, in->len); break;
             default: {
                 uint8_t tmp[16];
@@ -1306,8 +1305,10 @@ static void fuzz_take(ipc_frame_decoder *d, const ipc_frame_limits *lim, rig_buf
     CHECK(error_is_classified(rc));
 }
 
-/* Decodes `in` with every fd pushed first, so the outcome cannot depend on the
- * chunking; mode 0 in one feed, 1 byte by byte, 2 via space/commit. */
+/* Decodes `in`; mode 0 in one feed, 1 byte by byte, 2 via space/commit with
+ * short commits. Modes 0-2 push every fd first, so their outcome cannot depend
+ * on the chunking. Mode 3 is mode 2 with the fds pushed in random groups at
+ * random points (its log is not comparable). */
 static void fuzz_decode(const rig_buf *in, const ipc_frame_limits *lim, int base, size_t nfds,
                         int mode, uint64_t seed, rig_buf *log)
 {
@@ -1317,12 +1318,19 @@ static void fuzz_decode(const rig_buf *in, const ipc_frame_limits *lim, int base
         fds[i] = fcntl(base, F_DUPFD_CLOEXEC, 0);
         CHECK_GE(fds[i], 0);
     }
-    int rc = ipc_frame_decoder_push_fds(d, fds, nfds);
+    size_t pushed = mode == 3 ? 0 : nfds;
+    int rc = ipc_frame_decoder_push_fds(d, fds, pushed);
     log_u32(log, (uint32_t)rc);
     rig_rng r;
     rig_rng_seed(&r, seed);
     for (size_t pos = 0; pos < in->len;) {
         size_t c;
+        if (pushed < nfds && rig_rng_below(&r, 3) == 0) {
+            size_t k = rig_rng_range(&r, 1, nfds - pushed);
+            rc = ipc_frame_decoder_push_fds(d, fds + pushed, k);
+            pushed += k;
+            CHECK(error_is_classified(rc));
+        }
         if (mode == 0) {
             c = in->len;
             rc = ipc_frame_decoder_feed(d, in->data, c);
@@ -1347,6 +1355,8 @@ static void fuzz_decode(const rig_buf *in, const ipc_frame_limits *lim, int base
             break;
         pos += c;
     }
+    if (pushed < nfds) /* after an error too: the decoder must close them */
+        CHECK(error_is_classified(ipc_frame_decoder_push_fds(d, fds + pushed, nfds - pushed)));
     int err = ipc_frame_decoder_error(d);
     rc = ipc_frame_decoder_finish(d);
     CHECK(error_is_classified(rc));
@@ -1363,9 +1373,9 @@ START_TEST(frame_random_input_property)
     rig_fd_mark();
     int base = open("/dev/null", O_RDONLY | O_CLOEXEC);
     CHECK_GE(base, 0);
-    rig_buf in, log[3];
+    rig_buf in, log[4];
     rig_buf_init(&in);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         rig_buf_init(&log[i]);
     size_t delivered = 0, clean = 0;
     for (uint64_t iter = 0; iter < 3000; iter++) {
@@ -1385,7 +1395,7 @@ START_TEST(frame_random_input_property)
         if (nfds > 16)
             nfds = 16;
         uint64_t seed = rig_rng_next(&r);
-        for (int mode = 0; mode < 3; mode++) {
+        for (int mode = 0; mode < 4; mode++) {
             log[mode].len = 0;
             fuzz_decode(&in, &lim, base, nfds, mode, seed, &log[mode]);
         }
@@ -1397,12 +1407,11 @@ START_TEST(frame_random_input_property)
         delivered += log[0].len > 3 * 4; /* more than push rc, finish rc, error type */
         clean += rig_wire_get_le32(log[0].data + log[0].len - 8) == 0;
     }
-    fprintf(stderr, "delivered %zu clean %zu\n", delivered, clean);
     /* The generator reaches deep enough to matter. */
-    CHECK_GT(delivered, 300);
-    CHECK_GT(clean, 100);
+    CHECK_GT(delivered, 400);
+    CHECK_GT(clean, 80);
     rig_buf_free(&in);
-    for (int i = 0; i < 3; i++)
+    for (int i = 0; i < 4; i++)
         rig_buf_free(&log[i]);
     close(base);
     rig_assert_no_leaks();

@@ -585,6 +585,66 @@ START_TEST(proxy_iothread_park_fork_restart_child_does_io)
 }
 END_TEST
 
+/* ---- flow control ---- */
+
+typedef struct big_sender {
+    ipc_proxy *p;
+    atomic_int sent;
+    int last_rc;
+} big_sender;
+
+static void *big_sender_main(void *arg)
+{
+    big_sender *b = arg;
+    for (int i = 0; i < 64; i++) {
+        ipc_msg *m = ipc_msg_new(IPC_ROUTING_CONTROL, T_DATA, 0);
+        ipc_pickle_reserve(ipc_msg_writer(m), 1u << 20);
+        static uint8_t zero[1u << 20];
+        ipc_pickle_write_bytes(ipc_msg_writer(m), zero, sizeof zero - 8);
+        b->last_rc = ipc_proxy_send(b->p, m);
+        if (b->last_rc != 0)
+            break;
+        atomic_fetch_add(&b->sent, 1);
+    }
+    return NULL;
+}
+
+START_TEST(proxy_sender_waits_while_queue_is_full)
+{
+    ck_assert_ptr_nonnull(ipc_iothread_default());
+    rig_fd_mark();
+    ipc_loop *loop;
+    ck_assert_int_eq(ipc_loop_new(&loop), 0);
+    ipc_proxy_opts o = {IPC_CHAN_SERVER, NULL, -1, IPC_SIDE_PARENT, NULL, NULL, loop, NULL,
+                        &test_limits};
+    ipc_proxy *p;
+    ck_assert_int_eq(ipc_proxy_create(&p, &o), 0);
+    int peer = ipc_proxy_take_client_fd(p); /* never read: the queue only grows */
+    static big_sender b;
+    b.p = p;
+    atomic_store(&b.sent, 0);
+    pthread_t th;
+    ck_assert_int_eq(pthread_create(&th, NULL, big_sender_main, &b), 0);
+    while (atomic_load(&b.sent) < 4)
+        usleep(1000);
+    ipc_proxy_close(p); /* wakes the sender if it waits */
+    pthread_join(th, NULL);
+    ipc_chan_stats st;
+    ipc_proxy_get_stats(p, &st);
+    /* At most 8 MiB (plus the message that crossed the mark) ever queued;
+     * without flow control all 64 would be. */
+    ck_assert_uint_le(st.msgs_dropped_unsent, 10);
+    ck_assert_int_lt(atomic_load(&b.sent), 64);
+    ck_assert_int_eq(b.last_rc, IPC_E_CLOSED);
+    ipc_proxy_free(p);
+    close(peer);
+    for (int i = 0; i < 5; i++)
+        ipc_loop_run_once(loop, 0);
+    ipc_loop_free(loop);
+    rig_assert_no_leaks();
+}
+END_TEST
+
 static Suite *proxy_suite(void)
 {
     Suite *s = suite_create("proxy");
@@ -597,6 +657,8 @@ static Suite *proxy_suite(void)
               30);
     RIG_TCASE(s, "proxy_peer_exit_reported_once_after_messages",
               proxy_peer_exit_reported_once_after_messages, 30);
+    RIG_TCASE(s, "proxy_sender_waits_while_queue_is_full", proxy_sender_waits_while_queue_is_full,
+              30);
     RIG_TCASE(s, "proxy_iothread_park_fork_restart_child_does_io",
               proxy_iothread_park_fork_restart_child_does_io, 60);
     return s;

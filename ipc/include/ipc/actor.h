@@ -46,6 +46,7 @@ typedef struct ipc_actor_ops {
 typedef struct ipc_conn_counts {
     uint64_t sent;       /* messages handed to the channel */
     uint64_t received;   /* messages that reached the connection */
+    uint64_t early;      /* of those, kept because no actor was bound yet */
     uint64_t dispatched; /* messages a handler ran for (replies included) */
     uint64_t lost;       /* received after closing began, or sent too late */
     uint64_t unhandled;  /* no actor or no handler */
@@ -67,6 +68,8 @@ int32_t ipc_actor_routing_id(const ipc_actor *a);
 ipc_conn *ipc_actor_conn(const ipc_actor *a);
 ipc_actor *ipc_actor_manager(const ipc_actor *a);
 int ipc_actor_is_alive(const ipc_actor *a);
+const ipc_protocol_desc *ipc_actor_protocol(const ipc_actor *a);
+ipc_side ipc_actor_side(const ipc_actor *a);
 /* "PDemoParent" / "PDemoChild": used in logs. */
 const char *ipc_actor_name(const ipc_actor *a);
 
@@ -138,6 +141,21 @@ void ipc_conn_fail(ipc_conn *c, int err);
  * one that kills the child. */
 typedef void (*ipc_bad_message_fn)(void *ctx, ipc_conn *c, const ipc_msg *msg, int err);
 void ipc_conn_set_bad_message_handler(ipc_conn *c, ipc_bad_message_fn fn, void *ctx);
+/* What a connection observer hears, on the connection's loop thread. */
+typedef enum ipc_conn_event {
+    IPC_CONN_SENT,       /* handed to the channel */
+    IPC_CONN_RECEIVED,   /* reached the connection (also before Bind) */
+    IPC_CONN_DISPATCHED, /* a handler or a reply callback ran for it */
+    IPC_CONN_LOST,       /* reported lost: closing, dead actor, or too late */
+} ipc_conn_event;
+/* `msg` is borrowed for the call. */
+typedef void (*ipc_conn_observer_fn)(void *ctx, ipc_conn *c, ipc_conn_event ev,
+                                     const ipc_msg *msg);
+/* One observer per connection (NULL removes it): crash-report rings and the
+ * harness's event stream use it. */
+void ipc_conn_set_observer(ipc_conn *c, ipc_conn_observer_fn fn, void *ctx);
+const char *ipc_conn_label(const ipc_conn *c);
+
 /* Frees a connection whose actors are dead (after ActorDestroy). */
 void ipc_conn_free(ipc_conn *c);
 

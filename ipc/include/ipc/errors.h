@@ -41,7 +41,8 @@
     X(IPC_E_NO_CHANNEL, -1037, "no channel registered under that id")                             \
     X(IPC_E_EXISTS, -1038, "already exists")                                                      \
     X(IPC_E_STATE, -1039, "not allowed in the current state")                                     \
-    X(IPC_E_RESOLVER_DROPPED, -1040, "IPDL resolver dropped without being called")
+    X(IPC_E_RESOLVER_DROPPED, -1040, "IPDL resolver dropped without being called")            \
+    X(IPC_E_WRONG_PROCESS, -1041, "endpoint belongs to another process")
 
 enum ipc_error {
     IPC_E_BASE = -1000,

@@ -49,7 +49,9 @@ typedef struct ipc_proxy_opts {
  * success and on failure. Any thread. */
 int ipc_proxy_create(ipc_proxy **out, const ipc_proxy_opts *opts);
 /* Sends `msg`; the proxy owns it from now on, also on failure. Any thread.
- * 0 or IPC_E_CLOSED. */
+ * Flow control: a thread other than the IO thread waits here while more than
+ * 8 MiB is queued on the channel, until it drains below 4 MiB or the channel
+ * closes (docs/channels.md). 0 or IPC_E_CLOSED. */
 int ipc_proxy_send(ipc_proxy *proxy, ipc_msg *msg);
 /* Transaction ids of synchronous requests have this bit set; ids chosen by
  * others (async requests with returns) must keep it clear. A REPLY whose txn
@@ -63,6 +65,11 @@ int ipc_proxy_send(ipc_proxy *proxy, ipc_msg *msg);
  * IPC_E_SYNC_FROM_PARENT, IPC_E_TIMEOUT, IPC_E_CLOSED / IPC_E_PEER_CLOSED (the
  * channel died while waiting), IPC_E_REPLY_ERROR (*reply is still set). */
 int ipc_proxy_send_sync(ipc_proxy *proxy, ipc_msg *request, ipc_msg **reply, int timeout_ms);
+/* Waits until every message sent so far has been written to the socket, so
+ * that closing now loses none of them (a Goodbye, say). Any thread but the IO
+ * thread. 0, IPC_E_TIMEOUT, IPC_E_CLOSED (closed or the socket failed first),
+ * IPC_E_WRONG_THREAD. */
+int ipc_proxy_flush(ipc_proxy *proxy, int timeout_ms);
 /* Installs a filter (copied) on the IO thread. Any thread. */
 int ipc_proxy_add_filter(ipc_proxy *proxy, const ipc_filter *filter);
 /* Server mode: hand the client end to the caller (see ipc_chan_take_client_fd).
