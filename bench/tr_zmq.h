@@ -15,9 +15,11 @@ typedef struct zmq_conn {
     void *sock;
 } zmq_conn;
 
+/* EAGAIN from a blocking call means ZMQ_RCVTIMEO/ZMQ_SNDTIMEO expired. */
 static int zmq_err(void)
 {
-    return zmq_errno() > 0 ? -zmq_errno() : -EIO;
+    int e = zmq_errno();
+    return e == EAGAIN ? -ETIMEDOUT : e > 0 ? -e : -EIO;
 }
 
 static int zmqb_send(bench_conn *c, const void *buf, size_t len)
