@@ -488,6 +488,12 @@ int rig_main_process(rig_app *app)
     if (app->timed_out) {
         rig_err(app, "timed out after %d s; killing what is left", app->opts.timeout_s);
         rig_note_result(app, RIG_EXIT_TIMEOUT);
+        if (st.content.host && !st.content.exited)
+            rig_say(app, "killing content %d: still running at the timeout",
+                    (int)ipc_host_pid(st.content.host));
+        if (st.demo.host && !st.demo.exited)
+            rig_say(app, "killing demo %d: still running at the timeout",
+                    (int)ipc_host_pid(st.demo.host));
     }
     if (!rig_helpline_parent_answered(app) && !app->opts.from_content)
         rig_note_result(app, RIG_EXIT_ABNORMAL);

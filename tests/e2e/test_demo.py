@@ -342,6 +342,20 @@ def test_crashing_demo_is_abnormal_shutdown_with_a_report(demo, tmp_path):
     crashes.rmdir()
 
 
+def test_timeout_kills_and_reaps_what_is_left(demo):
+    """A child that never answers (held in libipc's debug pause): main's
+    watchdog ends the run with status 4, kills and reaps the child, and leaves
+    nothing behind (the fixture checks the process group)."""
+    r = demo("--timeout", "1", env_extra={"IPC_DEBUG_CHILD_PAUSE": "60"})
+    assert r.code == TIMEOUT, r.stdout + r.stderr
+    demo_pid = int(re.search(r"Demo process (\d+) is running", r.stdout).group(1))
+    assert r.said("main", f"killing demo {demo_pid}: still running at the timeout")
+    assert "timed out after 1 s" in r.stderr
+    assert r.said("main", "result: timed out; exit status 4")
+    m = re.search(r"open fds: (\d+) before the run, (\d+) after", r.stdout)
+    assert m and m.group(1) == m.group(2)
+
+
 @pytest.mark.parametrize("args", [
     ["--from", "nowhere"], ["--from"], ["--bogus"], ["--timeout", "0"], ["--busy-main"],
     ["--busy-main", "--from", "main"]])
