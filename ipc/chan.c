@@ -49,7 +49,6 @@ struct ipc_chan {
     int client_fd;      /* server mode, no channel id: ours until taken */
     int client_in_map;  /* server mode with id: the map holds client_map_fd */
     int client_map_fd;
-    pid_t expect_peer_pid; /* see ipc_chan_opts */
     ipc_listener listener;
     void *lctx;
     ipc_frame_limits limits;      /* the decoder's: type_known is ours */
@@ -65,6 +64,7 @@ struct ipc_chan {
     int closed_io;    /* ipc_chan_close ran (or the child discarded it) */
     int err_reported; /* on_error has been called (or is never to be) */
     int got_hello;
+    pid_t expect_pid; /* opts->peer_pid: a bridge's known peer, or 0 */
     int in_read;      /* inside the read callback: flush at its end */
     int flush_after_read;
     pid_t peer_pid;   /* also read by other threads: under mu */
@@ -210,7 +210,7 @@ int ipc_chan_create(ipc_chan **out, const ipc_chan_opts *opts)
     c->fd = c->client_fd = c->client_map_fd = -1;
     c->peer_pid = -1;
     c->mode = opts->mode;
-    c->expect_peer_pid = opts->expect_peer_pid;
+    c->expect_pid = opts->peer_pid > 0 ? opts->peer_pid : 0;
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
     pthread_cond_init(&c->cv_space, NULL);
@@ -396,6 +396,8 @@ static void build_batch(ipc_chan *c, batch *b)
         b->nmsgs++;
         if (nfds) {
             b->nfds = nfds;
+            /* CMSG_SPACE pads past the fds; sendmsg passes the padding too. */
+            memset(b->ctl.buf, 0, CMSG_SPACE(nfds * sizeof(int)));
             memcpy(CMSG_DATA(&b->ctl.align), m->fds + (m->nfds - rem_fds), nfds * sizeof(int));
         }
         if (len < rem)
@@ -492,16 +494,12 @@ static void flush(ipc_chan *c, int on_io)
 
         struct msghdr mh = {.msg_iov = b->iov, .msg_iovlen = (size_t)b->iovcnt};
         if (b->nfds) {
-            size_t len = CMSG_LEN(b->nfds * sizeof(int)), space = CMSG_SPACE(b->nfds * sizeof(int));
             mh.msg_control = b->ctl.buf;
-            mh.msg_controllen = space;
+            mh.msg_controllen = CMSG_SPACE(b->nfds * sizeof(int));
             struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
             cm->cmsg_level = SOL_SOCKET;
             cm->cmsg_type = SCM_RIGHTS;
-            cm->cmsg_len = len;
-            /* The padding after an odd number of fds goes to the kernel too:
-             * no uninitialised stack bytes (valgrind reports them). */
-            memset(b->ctl.buf + len, 0, space - len);
+            cm->cmsg_len = CMSG_LEN(b->nfds * sizeof(int));
         }
         ssize_t n = sendmsg(fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
         int err = n < 0 ? errno : 0;
@@ -707,18 +705,15 @@ static int take_hello(ipc_chan *c, ipc_msg *m)
     if (c->got_hello || ipc_msg_routing_id(m) != IPC_ROUTING_NONE || m->nfds != 0 ||
         ipc_pickle_read_i32(&it, &pid) != 0 || ipc_pickle_iter_end(&it) != 0 || pid <= 0)
         return IPC_E_BAD_HELLO;
-    /* SO_PEERCRED names whoever called socketpair(): on a pair a third
-     * process made for us and our peer it names that maker, never the peer,
-     * so the caller's expectation is the only check there is. */
+    if (c->expect_pid && pid != c->expect_pid)
+        return IPC_E_BAD_HELLO;
+    /* SO_PEERCRED names whoever called socketpair(): us, the peer, or, for a
+     * bridge whose peer we were told, our parent (the main process). */
     struct ucred cred;
     socklen_t len = sizeof cred;
-    if (c->expect_peer_pid > 0) {
-        if (pid != c->expect_peer_pid)
-            return IPC_E_BAD_HELLO;
-    } else if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.pid > 0 &&
-               cred.pid != getpid() && cred.pid != pid) {
+    if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.pid > 0 &&
+        cred.pid != getpid() && cred.pid != pid && !(c->expect_pid && cred.pid == getppid()))
         return IPC_E_BAD_HELLO;
-    }
     c->got_hello = 1;
     pthread_mutex_lock(&c->mu);
     c->peer_pid = pid;

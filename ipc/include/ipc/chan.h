@@ -26,7 +26,7 @@ typedef struct ipc_listener {
     /* A message arrived. The callee owns `msg`. */
     void (*on_message)(void *ctx, ipc_msg *msg);
     /* The peer said hello: its pid (checked against SO_PEERCRED when that
-     * names another process, or against opts.expect_peer_pid when set). */
+     * names another process). */
     void (*on_connected)(void *ctx, pid_t peer_pid);
     /* The channel failed or the peer closed it (IPC_E_PEER_CLOSED). Reported
      * once, after every message that arrived before it. */
@@ -58,11 +58,10 @@ typedef struct ipc_chan_opts {
     const ipc_listener *listener;   /* copied */
     void *listener_ctx;
     const ipc_frame_limits *limits; /* NULL: defaults with ipc_msg_type_known */
-    /* The peer's pid when a third process made the pair and handed out both
-     * ends (B2G's fork server makes the pair for the main process and for the
-     * child it forks): the hello must name exactly this pid, and SO_PEERCRED,
-     * which names the pair's maker, is not consulted. 0: the usual check. */
-    pid_t expect_peer_pid;
+    /* The peer's pid when the creator knows it (a bridge's other end, from
+     * its endpoint): the hello must name exactly it, and SO_PEERCRED may then
+     * name our parent, the main process that made the pair. 0: unknown. */
+    pid_t peer_pid;
 } ipc_chan_opts;
 
 /* Creates a channel, not yet connected. Server mode calls ipc_socketpair().

@@ -20,7 +20,11 @@ typedef struct ipc_host ipc_host;
  * free it). */
 typedef void (*ipc_host_ready_fn)(void *ctx, ipc_host *host, int err);
 /* The child died and was reaped (or, for an adopted process, its pidfd said
- * so). `info` and `report_path` are borrowed; report_path is "" when none. */
+ * so). `info` and `report_path` are borrowed; report_path is "" when none.
+ * The connection's actors may still be alive here: they end when the
+ * channel's end of stream, which follows the child's last messages (a
+ * Goodbye: NormalShutdown), has been read; with AbnormalShutdown if it has not
+ * come 2 s after the death. */
 typedef void (*ipc_host_exit_fn)(void *ctx, ipc_host *host, const ipc_crash_info *info,
                                  const char *report_path);
 
