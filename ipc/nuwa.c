@@ -150,7 +150,7 @@ static int spare_new(ipc_nuwa_spare **out, ipc_loop *loop, ipc_iothread *io, int
                                   .side = IPC_SIDE_CHILD,
                                   .listener_loop = loop,
                                   .io = io,
-                                  .expect_peer_pid = main_pid},
+                                  .peer_pid = main_pid},
                         .label = "spare"};
     int rc = ipc_conn_new(&sp->conn, &co); /* takes fd */
     if (rc == 0)
@@ -932,7 +932,7 @@ static void on_parent_destroy(void *ctx, ipc_actor *a, ipc_destroy_reason why)
     p->actor_dead = 1;
     if (p->is_nuwa) {
         m->counts.forks_pending = 0; /* what was on its way is lost with it */
-    } else {
+    } else if (p->state != P_CLOSING) {
         if (p->state == P_SPARE && why != IPC_NORMAL_SHUTDOWN && !m->shutting_down) {
             m->owed_replacements++;
             m->losses++;
@@ -966,6 +966,15 @@ static void on_proc_exited(void *ctx, ipc_host *host, const ipc_crash_info *info
     (void)host;
     (void)report_path;
     p->gone = 1;
+    if (!p->is_nuwa && p->state != P_CLOSING) {
+        /* Its actor may live on until the channel's end is read. */
+        if (p->state == P_SPARE && !m->shutting_down) {
+            m->owed_replacements++;
+            m->losses++;
+        }
+        set_state(p, P_CLOSING);
+        fill(m);
+    }
     ipc_nuwa_event ev = {.kind = IPC_NUWA_EV_EXITED, .pid = p->pid, .app_name = p->app,
                          .exit_status = -1};
     if (p->is_nuwa) {
@@ -1080,7 +1089,10 @@ static void on_sweep(evutil_socket_t fd, short what, void *arg)
  * process is past its set-up after the fork). */
 static int spare_connected(nproc *p)
 {
-    if (!p->connected && !p->actor_dead && ipc_conn_peer_pid(ipc_host_conn(p->host)) > 0)
+    /* The channel learns the peer's pid from the hello itself (the
+     * connection was told it at adoption). */
+    if (!p->connected && !p->actor_dead &&
+        ipc_proxy_peer_pid(ipc_conn_proxy(ipc_host_conn(p->host))) > 0)
         p->connected = 1;
     return p->connected;
 }
@@ -1233,7 +1245,7 @@ int ipc_nuwa_manager_take_spare(ipc_nuwa_manager *m, const char *app_name, pid_t
      * TurnIntoApp waits in the socket until it is). */
     nproc *p = NULL, *any = NULL;
     for (nproc *q = m->procs; q && !p; q = q->next) {
-        if (q->state != P_SPARE || q->actor_dead)
+        if (q->state != P_SPARE || q->actor_dead || q->gone)
             continue;
         if (!any)
             any = q;

@@ -150,7 +150,7 @@ static int open_peer(peer *p, ipc_proxy **out, int fd, ipc_side side, pid_t expe
                         .listener = &peer_listener,
                         .listener_ctx = p,
                         .listener_loop = p->loop,
-                        .expect_peer_pid = expect};
+                        .peer_pid = expect};
     return ipc_proxy_create(out, &o);
 }
 
@@ -417,9 +417,12 @@ static int helper_nuwa(int argc, char **argv)
     ipc__nuwa_test_no_pidfd = np && strcmp(np, "1") == 0;
     if (fstat(info.channel_fd, &nw.chan) != 0 || ipc_loop_new(&nw.loop) != 0)
         return 10;
+    /* RIG_NUWA_SPARE_SANDBOX="" stacks none (valgrind cannot stack filters:
+     * it lacks seccomp(2) and the nuwa filter hides /proc/self/task). */
     ipc_nuwa_server_opts o = {.loop = nw.loop,
                               .channel_fd = info.channel_fd,
                               .main_pid = info.parent_pid,
+                              .spare_sandbox = getenv("RIG_NUWA_SPARE_SANDBOX"),
                               .closed = nw_server_closed,
                               .spare = {.forked = nw_forked,
                                         .become_app = nw_become_app,
