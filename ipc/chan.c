@@ -696,6 +696,32 @@ static void bad_message(ipc_chan *c, int reason, uint32_t type)
     fail_channel(c, reason);
 }
 
+/* The parent of `pid`, from /proc; -1 when unknown (gone, or /proc refused,
+ * as in a sandboxed child). */
+static pid_t parent_of(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n;
+    do
+        n = read(fd, buf, sizeof buf - 1);
+    while (n < 0 && errno == EINTR);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    /* "pid (comm) state ppid ...": comm may hold anything, even ')'. */
+    char *rp = strrchr(buf, ')');
+    char state;
+    int ppid;
+    if (!rp || sscanf(rp + 1, " %c %d", &state, &ppid) != 2)
+        return -1;
+    return (pid_t)ppid;
+}
+
 /* The hello: routing NONE, an int32 pid and nothing else. */
 static int take_hello(ipc_chan *c, ipc_msg *m)
 {
@@ -708,11 +734,14 @@ static int take_hello(ipc_chan *c, ipc_msg *m)
     if (c->expect_pid && pid != c->expect_pid)
         return IPC_E_BAD_HELLO;
     /* SO_PEERCRED names whoever called socketpair(): us, the peer, or, for a
-     * bridge whose peer we were told, our parent (the main process). */
+     * bridge whose peer we were told, our parent (the main process); for a
+     * fork server's pair (B2G's AddNewProcess), the fork server: our parent
+     * as seen by the process it forked, the peer's parent as seen by main. */
     struct ucred cred;
     socklen_t len = sizeof cred;
     if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.pid > 0 &&
-        cred.pid != getpid() && cred.pid != pid && !(c->expect_pid && cred.pid == getppid()))
+        cred.pid != getpid() && cred.pid != pid &&
+        !(c->expect_pid && (cred.pid == getppid() || cred.pid == parent_of(pid))))
         return IPC_E_BAD_HELLO;
     c->got_hello = 1;
     pthread_mutex_lock(&c->mu);
