@@ -952,10 +952,23 @@ static const ipc_actor_ops parent_actor_ops = {
     .actor_destroy = on_parent_destroy,
 };
 
+/* The actor layer's bad messages (undecodable, unhandled) from this process:
+ * counted and reported like the ones the handlers find, with the same end. */
+static void on_bad_message(void *ctx, ipc_conn *c, const ipc_msg *msg, int err)
+{
+    nproc *p = ctx;
+    (void)c;
+    (void)msg;
+    bad_sender(p, err);
+}
+
 static int bind_actor(nproc *p)
 {
     int rc = ipc_actor_new(&p->actor, &ipc_PContent_protocol, IPC_SIDE_PARENT, &parent_actor_ops, p);
-    return rc ? rc : ipc_conn_bind(ipc_host_conn(p->host), p->actor);
+    if (rc)
+        return rc;
+    ipc_conn_set_bad_message_handler(ipc_host_conn(p->host), on_bad_message, p);
+    return ipc_conn_bind(ipc_host_conn(p->host), p->actor);
 }
 
 static void on_proc_exited(void *ctx, ipc_host *host, const ipc_crash_info *info,

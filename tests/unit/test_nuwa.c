@@ -365,7 +365,8 @@ static void claim_to_be_nuwa(ipc_nuwa_spare *sp)
 
 /* The app name says what the test wants: "plain-*" answers Ready at once,
  * "iothread-*" answers from the IO thread, "evil-*" sends AddNewProcess and
- * never answers. Every app first checks the fork server's channel is gone. */
+ * "unhandled-*" LaunchDemoProcess, which main does not handle, and neither
+ * answers. Every app first checks the fork server's channel is gone. */
 static int nw_become_app(void *ctx, ipc_nuwa_spare *sp, const char *name)
 {
     (void)ctx;
@@ -380,6 +381,13 @@ static int nw_become_app(void *ctx, ipc_nuwa_spare *sp, const char *name)
     }
     if (strncmp(name, "evil-", 5) == 0) {
         claim_to_be_nuwa(sp);
+        return 1;
+    }
+    if (strncmp(name, "unhandled-", 10) == 0) {
+        /* A message main has no handler for. */
+        ipc_PContent_LaunchDemoProcess l = {0};
+        ipc_PContent_LaunchDemoProcess_send(ipc_conn_proxy(ipc_nuwa_spare_conn(sp)),
+                                            IPC_ROUTING_CONTROL, 1, &l);
         return 1;
     }
     return 0;
@@ -796,6 +804,29 @@ START_TEST(nuwa_add_new_process_from_app_is_bad_message_and_sender_killed)
 }
 END_TEST
 
+START_TEST(nuwa_unhandled_message_from_app_is_bad_message_and_sender_killed)
+{
+    ck_assert_ptr_nonnull(ipc_iothread_default());
+    rig_fd_mark();
+    rec r;
+    start(&r, 1, 0, 0);
+    ck_assert(wait_connected(&r, 1));
+    pid_t app;
+    take(&r, "unhandled-1", &app);
+    ck_assert(wait_event(&r, IPC_NUWA_EV_BAD_SENDER, 1));
+    ck_assert_int_eq(r.bad_pid, app);
+    ck_assert_int_eq(r.bad_err, IPC_E_UNHANDLED);
+    ck_assert(wait_event(&r, IPC_NUWA_EV_EXITED, 1));
+    ck_assert_int_eq(r.exited[0], app);
+    ck_assert(wait_reaped(&r, app));
+    ipc_nuwa_counts c;
+    ipc_nuwa_manager_get_counts(r.m, &c);
+    ck_assert_uint_eq(c.bad_senders, 1);
+    shutdown_and_free(&r);
+    rig_assert_no_leaks();
+}
+END_TEST
+
 START_TEST(nuwa_dead_spare_is_replaced_and_reaped)
 {
     ck_assert_ptr_nonnull(ipc_iothread_default());
@@ -1079,6 +1110,8 @@ static Suite *nuwa_suite(void)
               nuwa_forked_process_io_thread_sends_and_receives, 60);
     RIG_TCASE(s, "nuwa_add_new_process_from_app_is_bad_message_and_sender_killed",
               nuwa_add_new_process_from_app_is_bad_message_and_sender_killed, 60);
+    RIG_TCASE(s, "nuwa_unhandled_message_from_app_is_bad_message_and_sender_killed",
+              nuwa_unhandled_message_from_app_is_bad_message_and_sender_killed, 60);
     RIG_TCASE(s, "nuwa_dead_spare_is_replaced_and_reaped", nuwa_dead_spare_is_replaced_and_reaped,
               60);
     RIG_TCASE(s, "nuwa_on_demand_fork_without_spares", nuwa_on_demand_fork_without_spares, 60);
