@@ -42,7 +42,7 @@ const char *__tsan_default_options(void)
 }
 #endif
 
-#define MAX_ROUNDS 1000
+#define MAX_ROUNDS    1000
 #define WARMUP_ROUNDS 3
 /* A spare counts as preallocated once it has said hello and then had this
  * long to finish setting up, as B2G's spares have long before an app starts. */
@@ -163,9 +163,9 @@ typedef struct bench {
     ipc_nuwa_manager *m;
     int nuwa_running;
     int published, connected, ready, exited; /* events seen */
-    pid_t last_pid;       /* of the last SPARE_PUBLISHED */
-    uint64_t t_published; /* when it came */
-    uint64_t t_ready;     /* when the last APP_READY came */
+    pid_t last_pid;                          /* of the last SPARE_PUBLISHED */
+    uint64_t t_published;                    /* when it came */
+    uint64_t t_ready;                        /* when the last APP_READY came */
     int failed;
 } bench;
 
@@ -279,8 +279,11 @@ static int measure_exec(bench *b, uint64_t *out)
     static const ipc_actor_ops ops = {.map = exec_map, .map_len = IPC_MSGMAP_LEN(exec_map)};
     const char *argv[] = {self_exe, NULL};
     exec_run x = {0};
-    ipc_host_opts ho = {.loop = b->loop, .label = "content", .ready = on_exec_launched,
-                        .exited = on_exec_exited, .ctx = &x};
+    ipc_host_opts ho = {.loop = b->loop,
+                        .label = "content",
+                        .ready = on_exec_launched,
+                        .exited = on_exec_exited,
+                        .ctx = &x};
     ipc_proc_opts_init(&ho.proc);
     ho.proc.path = self_exe;
     ho.proc.argv = argv;

@@ -9,17 +9,17 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#define RIG_B2G_EXIT_OK 0
-#define RIG_B2G_EXIT_FAIL 1
+#define RIG_B2G_EXIT_OK    0
+#define RIG_B2G_EXIT_FAIL  1
 #define RIG_B2G_EXIT_USAGE 2
 
 typedef struct rig_b2g_opts {
-    unsigned spares;    /* spares kept ready */
-    int delay_ms;       /* before the fork server is launched */
+    unsigned spares;      /* spares kept ready */
+    int delay_ms;         /* before the fork server is launched */
     int replace_delay_ms; /* after a take, before the replacement fork; -1: delay_ms */
-    unsigned apps;      /* apps started one after the other, each from a spare */
-    int timeout_ms;     /* the whole run */
-    int quiet;          /* only the summary */
+    unsigned apps;        /* apps started one after the other, each from a spare */
+    int timeout_ms;       /* the whole run */
+    int quiet;            /* only the summary */
 } rig_b2g_opts;
 
 /* The main process: returns the exit status. */

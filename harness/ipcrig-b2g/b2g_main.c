@@ -20,7 +20,7 @@ typedef struct main_state {
     ipc_loop *loop;
     ipc_nuwa_manager *m;
     unsigned started, ready;
-    int turning;  /* an app is on its way to Ready */
+    int turning; /* an app is on its way to Ready */
     int failed;
     int shutting_down;
     pid_t nuwa_pid;
@@ -67,8 +67,8 @@ static void start_next_app(main_state *s)
 static void on_app_ready(main_state *s, const ipc_nuwa_event *ev)
 {
     pid_t ppid = rig_b2g_parent_of(ev->pid);
-    rig_b2g_say("main", "Ready from %s: pid %d (parent %d%s), launch latency %.1f us",
-                ev->app_name, (int)ev->pid, (int)ppid, ppid == s->nuwa_pid ? " = nuwa" : "",
+    rig_b2g_say("main", "Ready from %s: pid %d (parent %d%s), launch latency %.1f us", ev->app_name,
+                (int)ev->pid, (int)ppid, ppid == s->nuwa_pid ? " = nuwa" : "",
                 (double)ev->latency_ns / 1e3);
     if (ppid != s->nuwa_pid) {
         rig_b2g_say("main", "error: %s is not a child of nuwa", ev->app_name);
@@ -229,8 +229,10 @@ int rig_b2g_main(const rig_b2g_opts *opts)
     mo.replace_delay_ms = opts->replace_delay_ms;
     mo.on_event = on_event;
     mo.ctx = &s;
-    rig_b2g_say("main", "b2g started: %u spare(s), fork server in %d ms, replacements after %d ms, "
-                "%u app(s)", opts->spares, opts->delay_ms,
+    rig_b2g_say("main",
+                "b2g started: %u spare(s), fork server in %d ms, replacements after %d ms, "
+                "%u app(s)",
+                opts->spares, opts->delay_ms,
                 opts->replace_delay_ms < 0 ? opts->delay_ms : opts->replace_delay_ms, opts->apps);
     int rc = ipc_nuwa_manager_start(&mo, &s.m);
     if (rc) {

@@ -21,25 +21,24 @@ const char *__tsan_default_options(void)
 
 static void usage(FILE *f)
 {
-    fprintf(f,
-            "usage: ipcrig-b2g [--spares N] [--delay-ms MS] [--replace-delay-ms MS] [--apps K]\n"
-            "                  [--timeout-ms MS] [--quiet]\n"
-            "\n"
-            "B2G's process model on libipc: the main process launches the fork server\n"
-            "(nuwa) after a delay, keeps N preallocated spares forked from it, turns K\n"
-            "spares into apps one after the other (TurnIntoApp -> Ready, latency\n"
-            "printed), then shuts everything down (Close/Goodbye) and reaps it all.\n"
-            "\n"
-            "  --spares N       spares kept ready (default 1)\n"
-            "  --delay-ms MS    before launching the fork server (default 1000)\n"
-            "  --replace-delay-ms MS\n"
-            "                   after a spare is taken, before its replacement is forked\n"
-            "                   (default: the same as --delay-ms)\n"
-            "  --apps K         apps to start (default 3)\n"
-            "  --timeout-ms MS  give up after this long (default 30000)\n"
-            "  --quiet          print only the summary\n"
-            "\n"
-            "exit status: 0 success, 1 failure, 2 usage error\n");
+    fprintf(f, "usage: ipcrig-b2g [--spares N] [--delay-ms MS] [--replace-delay-ms MS] [--apps K]\n"
+               "                  [--timeout-ms MS] [--quiet]\n"
+               "\n"
+               "B2G's process model on libipc: the main process launches the fork server\n"
+               "(nuwa) after a delay, keeps N preallocated spares forked from it, turns K\n"
+               "spares into apps one after the other (TurnIntoApp -> Ready, latency\n"
+               "printed), then shuts everything down (Close/Goodbye) and reaps it all.\n"
+               "\n"
+               "  --spares N       spares kept ready (default 1)\n"
+               "  --delay-ms MS    before launching the fork server (default 1000)\n"
+               "  --replace-delay-ms MS\n"
+               "                   after a spare is taken, before its replacement is forked\n"
+               "                   (default: the same as --delay-ms)\n"
+               "  --apps K         apps to start (default 3)\n"
+               "  --timeout-ms MS  give up after this long (default 30000)\n"
+               "  --quiet          print only the summary\n"
+               "\n"
+               "exit status: 0 success, 1 failure, 2 usage error\n");
 }
 
 static int parse_num(const char *s, long max, long *out)

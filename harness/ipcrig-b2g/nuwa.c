@@ -88,9 +88,10 @@ static int run_nuwa(ipc_child_info *info)
     ipc_loop_free(s.loop);
     if (forked)
         return RIG_B2G_EXIT_OK;
-    rig_b2g_say("nuwa", "forked %llu, reaped %llu (%zu at exit), abnormal exits %llu, fork "
-                "failures %llu", (unsigned long long)st.forks,
-                (unsigned long long)st.reaped, left,
+    rig_b2g_say("nuwa",
+                "forked %llu, reaped %llu (%zu at exit), abnormal exits %llu, fork "
+                "failures %llu",
+                (unsigned long long)st.forks, (unsigned long long)st.reaped, left,
                 (unsigned long long)st.abnormal_exits, (unsigned long long)st.fork_failures);
     return st.abnormal_exits || st.fork_failures ? RIG_B2G_EXIT_FAIL : RIG_B2G_EXIT_OK;
 }

@@ -66,8 +66,8 @@ static int send_fd_pid(int sock, int fd, pid_t pid)
     } ctl;
     int32_t v = (int32_t)pid;
     struct iovec iov = {&v, sizeof v};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-                        .msg_controllen = sizeof ctl.buf};
+    struct msghdr mh = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
     struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
     cm->cmsg_level = SOL_SOCKET;
     cm->cmsg_type = SCM_RIGHTS;
@@ -84,8 +84,8 @@ static int recv_fd_pid(int sock, int *fd, pid_t *pid)
     } ctl;
     int32_t v = 0;
     struct iovec iov = {&v, sizeof v};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
-                        .msg_controllen = sizeof ctl.buf};
+    struct msghdr mh = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof ctl.buf};
     ssize_t n;
     do
         n = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
@@ -301,8 +301,9 @@ START_TEST(nuwa_fd_message_send_is_valgrind_clean)
     if (pid == 0) {
         if (dup2(sv[1], 3) < 0)
             _exit(126);
-        char *argv[] = {"valgrind", "-q", "--vgdb=no", "--error-exitcode=99",
-                        (char *)rig_self_exe(), "--helper", "fdsend", NULL};
+        char *argv[] = {
+            "valgrind", "-q",     "--vgdb=no", "--error-exitcode=99", (char *)rig_self_exe(),
+            "--helper", "fdsend", NULL};
         execv("/usr/bin/valgrind", argv);
         _exit(127);
     }
@@ -427,14 +428,13 @@ static int helper_nuwa(int argc, char **argv)
         return 10;
     /* RIG_NUWA_SPARE_SANDBOX="" stacks none (valgrind cannot stack filters:
      * it lacks seccomp(2) and the nuwa filter hides /proc/self/task). */
-    ipc_nuwa_server_opts o = {.loop = nw.loop,
-                              .channel_fd = info.channel_fd,
-                              .main_pid = info.parent_pid,
-                              .spare_sandbox = getenv("RIG_NUWA_SPARE_SANDBOX"),
-                              .closed = nw_server_closed,
-                              .spare = {.forked = nw_forked,
-                                        .become_app = nw_become_app,
-                                        .closed = nw_spare_closed}};
+    ipc_nuwa_server_opts o = {
+        .loop = nw.loop,
+        .channel_fd = info.channel_fd,
+        .main_pid = info.parent_pid,
+        .spare_sandbox = getenv("RIG_NUWA_SPARE_SANDBOX"),
+        .closed = nw_server_closed,
+        .spare = {.forked = nw_forked, .become_app = nw_become_app, .closed = nw_spare_closed}};
     if (ipc_nuwa_server_start(&o, &nw.srv) != 0)
         return 11;
     ipc_loop_run(nw.loop);
@@ -563,7 +563,8 @@ static int start_manager(rec *r, unsigned spares, int delay_ms, int replace_dela
     return ipc_nuwa_manager_start(&o, &r->m);
 }
 
-#define start(r, spares, delay, replace) ck_assert_int_eq(start_manager(r, spares, delay, replace), 0)
+#define start(r, spares, delay, replace)                                                           \
+    ck_assert_int_eq(start_manager(r, spares, delay, replace), 0)
 
 /* Runs the loop until `kind` was seen `count` times (or 20 s pass). */
 static int wait_event(rec *r, ipc_nuwa_event_kind kind, int count)

@@ -36,7 +36,7 @@
 
 /* PreallocatedProcessManager's DEFAULT_ALLOCATE_DELAY. */
 #define IPC_NUWA_DEFAULT_DELAY_MS 1000
-#define IPC_NUWA_DEFAULT_SPARES 1u
+#define IPC_NUWA_DEFAULT_SPARES   1u
 /* Longest app name TurnIntoApp may carry (bytes, without the NUL). */
 #define IPC_NUWA_APP_NAME_MAX 63
 /* How long a closed spare, app or fork server gets to exit before it is
@@ -98,13 +98,13 @@ typedef struct ipc_nuwa_counts {
 } ipc_nuwa_counts;
 
 typedef struct ipc_nuwa_manager_opts {
-    ipc_loop *loop;     /* the main loop; required */
-    ipc_proc_opts nuwa; /* how to run the fork server (path, argv, envp, prefs...);
-                           process_type is forced to "nuwa", channel_fd to the host's */
-    unsigned spares;    /* spares to keep ready (0: on demand only) */
-    int delay_ms;       /* before launching the fork server; < 0: the default */
-    int replace_delay_ms; /* after a spare is taken, before its replacement is
-                             forked (B2G delays it too); < 0: delay_ms */
+    ipc_loop *loop;             /* the main loop; required */
+    ipc_proc_opts nuwa;         /* how to run the fork server (path, argv, envp, prefs...);
+                                   process_type is forced to "nuwa", channel_fd to the host's */
+    unsigned spares;            /* spares to keep ready (0: on demand only) */
+    int delay_ms;               /* before launching the fork server; < 0: the default */
+    int replace_delay_ms;       /* after a spare is taken, before its replacement is
+                                   forked (B2G delays it too); < 0: delay_ms */
     ipc_nuwa_event_fn on_event; /* may be NULL */
     void *ctx;
 } ipc_nuwa_manager_opts;
@@ -120,10 +120,10 @@ int ipc_nuwa_manager_start(const ipc_nuwa_manager_opts *opts, ipc_nuwa_manager *
  * spare). 0, IPC_E_STATE (the fork server is not running, or shutting down). */
 int ipc_nuwa_manager_request_fork(ipc_nuwa_manager *m);
 /* Takes the oldest spare that is connected (else the oldest) and sends it
- * TurnIntoApp(app_name); APP_READY follows
- * when it answers. *pid (may be NULL) is the spare's pid. 0, -EAGAIN (no spare
- * ready), -EINVAL (name empty or longer than IPC_NUWA_APP_NAME_MAX),
- * IPC_E_STATE (shutting down). */
+ * TurnIntoApp(app_name) (copied); APP_READY follows when it answers, and its
+ * replacement is forked after replace_delay_ms. *pid (may be NULL) is the
+ * spare's pid. 0, -EAGAIN (no spare), -EINVAL (name empty or longer than
+ * IPC_NUWA_APP_NAME_MAX), IPC_E_STATE (shutting down), or the send's error. */
 int ipc_nuwa_manager_take_spare(ipc_nuwa_manager *m, const char *app_name, pid_t *pid);
 /* Close() on a spare's or an app's actor (Goodbye); the process exits and the
  * fork server reaps it. 0, -ESRCH (no such spare or app). */
@@ -171,10 +171,10 @@ typedef struct ipc_nuwa_spare_ops {
 } ipc_nuwa_spare_ops;
 
 typedef struct ipc_nuwa_server_opts {
-    ipc_loop *loop;    /* the fork server's main loop (it forks on this thread); required */
-    ipc_iothread *io;  /* the IO thread its channels use; NULL: ipc_iothread_default() */
-    int channel_fd;    /* its channel to main (ipc_child_info.channel_fd); taken */
-    pid_t main_pid;    /* the main process (ipc_child_info.parent_pid); 0: getppid() */
+    ipc_loop *loop;   /* the fork server's main loop (it forks on this thread); required */
+    ipc_iothread *io; /* the IO thread its channels use; NULL: ipc_iothread_default() */
+    int channel_fd;   /* its channel to main (ipc_child_info.channel_fd); taken */
+    pid_t main_pid;   /* the main process (ipc_child_info.parent_pid); 0: getppid() */
     /* Sandbox stacked onto every forked process (ipc_sandbox_apply): NULL
      * means "content"; "" stacks none. */
     const char *spare_sandbox;
