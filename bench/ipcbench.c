@@ -464,7 +464,8 @@ typedef struct bench_def {
 static const bench_def bench_table[] = {
     {"pingpong", "64 B round trip: raw, ZeroMQ, nng, libipc listener and filter", bench_pingpong},
     {"throughput", "one-way 64 B / 4 KiB / 64 KiB: raw, ZeroMQ, nng, libipc", bench_throughput},
-    /* {"launch", "fork+exec vs fork-server fork vs preallocated spare", bench_launch}, */
+    /* Launch latency (fork+exec vs fork-server fork vs preallocated spare)
+     * is its own program, bench/launch_latency.c; `make bench` runs both. */
 };
 #define BENCH_NTABLE (sizeof(bench_table) / sizeof(bench_table[0]))
 
