@@ -46,8 +46,8 @@ struct pending_reply {
 };
 
 struct ipc_resolver {
-    ipc_actor *actor;   /* referenced */
-    ipc_msg *reply;     /* the reply frame, params not written yet */
+    ipc_actor *actor; /* referenced */
+    ipc_msg *reply;   /* the reply frame, params not written yet */
     const ipc_msg_desc *desc;
 };
 

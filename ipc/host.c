@@ -24,11 +24,11 @@ struct ipc_host {
     ipc_proc *proc;
     ipc_crash_ring *ring;
     pid_t pid;
-    int launching;  /* the async launch has not called back yet */
-    int abandoned;  /* freed while launching: the callback frees */
+    int launching; /* the async launch has not called back yet */
+    int abandoned; /* freed while launching: the callback frees */
     int exited;
-    int killed;     /* we killed it: not a crash */
-    int pidfd;      /* adopted processes */
+    int killed; /* we killed it: not a crash */
+    int pidfd;  /* adopted processes */
     struct event *pidev;
     struct event *grace; /* after the death: waits for the channel's end */
     char process_type[IPC_CRASH_TYPE_MAX];

@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #define MAX_PROTOCOLS 32
-#define LINE_MAX_LEN 4096
+#define LINE_MAX_LEN  4096
 
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_once_t log_once = PTHREAD_ONCE_INIT;
@@ -173,8 +173,7 @@ const char *ipc_log_format(char *buf, size_t len, ipc_log_event ev, pid_t self, 
     format_params(params, sizeof params, msg);
     int outgoing = ev == IPC_LOG_SEND || ev == IPC_LOG_SEND_REPLY;
     snprintf(buf, len, "[time: %lld][%d%s%d] [%s] %s %s%s", now_us(), (int)self,
-             outgoing ? "->" : "<-", (int)peer, actor ? actor : "?", event_word(ev), name,
-             params);
+             outgoing ? "->" : "<-", (int)peer, actor ? actor : "?", event_word(ev), name, params);
     return buf;
 }
 
@@ -193,7 +192,8 @@ void ipc_log_goodbye(const char *label, const char *side)
     if (!ipc_log_any())
         return;
     char line[256];
-    snprintf(line, sizeof line, "[%s %d] NOTE: %s actor received `Goodbye' message.  Closing channel.",
+    snprintf(line, sizeof line,
+             "[%s %d] NOTE: %s actor received `Goodbye' message.  Closing channel.",
              label ? label : "default", (int)getpid(), side ? side : "parent");
     emit(line);
 }

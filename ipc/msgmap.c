@@ -56,7 +56,8 @@ int ipc_msgmap_dispatch_ex(const ipc_msgmap_entry *map, size_t n, void *ctx, ipc
     int rc;
     if (reply_out)
         *reply_out = NULL;
-    const ipc_msgmap_entry *e = ipc_msg_is_reply(msg) ? NULL : ipc_msgmap_find(map, n, ipc_msg_type(msg));
+    const ipc_msgmap_entry *e =
+        ipc_msg_is_reply(msg) ? NULL : ipc_msgmap_find(map, n, ipc_msg_type(msg));
     if (!e)
         return IPC_E_UNHANDLED;
     const ipc_msg_desc *d = e->desc;

@@ -15,13 +15,12 @@
 #include <unistd.h>
 
 /* Longest string / bytes shown in full by ipc_params_format. */
-#define FMT_MAX_STRING 64u
-#define FMT_MAX_BYTES 32u
+#define FMT_MAX_STRING   64u
+#define FMT_MAX_BYTES    32u
 #define FMT_MAX_REPEATED 16u
-#define FMT_MAX_DEPTH 8
+#define FMT_MAX_DEPTH    8
 
-static const ipc_param_desc *param_list(const ipc_msg_desc *d, bool reply, size_t *n,
-                                        size_t *size)
+static const ipc_param_desc *param_list(const ipc_msg_desc *d, bool reply, size_t *n, size_t *size)
 {
     *n = reply ? d->nreplies : d->nparams;
     if (size)
@@ -33,7 +32,7 @@ static const ipc_param_desc *param_list(const ipc_msg_desc *d, bool reply, size_
  * there. PROTO members are pointers to protobuf-c structs that begin with a
  * ProtobufCMessage; every struct pointer has the same representation, so the
  * pointer is copied bytewise rather than read through a different type. */
-#define FIELD(type, base, p) ((type *)(void *)((char *)(base) + (p)->offset))
+#define FIELD(type, base, p)  ((type *)(void *)((char *)(base) + (p)->offset))
 #define CFIELD(type, base, p) ((const type *)(const void *)((const char *)(base) + (p)->offset))
 
 static ProtobufCMessage *get_proto(const void *base, const ipc_param_desc *p)
@@ -232,8 +231,7 @@ static void clear(const ipc_param_desc *ps, size_t n, size_t size, void *p)
             *FIELD(int, p, &ps[i]) = -1;
 }
 
-int ipc_params_read_at(const ipc_msg_desc *d, bool reply, ipc_msg *msg, void *dst,
-                       size_t *failed)
+int ipc_params_read_at(const ipc_msg_desc *d, bool reply, ipc_msg *msg, void *dst, size_t *failed)
 {
     size_t n, size, i = 0;
     const ipc_param_desc *ps = param_list(d, reply, &n, &size);

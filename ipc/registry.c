@@ -121,7 +121,7 @@ const char *ipc_msg_type_name(uint32_t type, uint32_t flags, char *buf, size_t l
         snprintf(buf, len, "0x%08x (class 0x%x %s, id 0x%x: unknown%s)", (unsigned)type,
                  (unsigned)cls, p->name, (unsigned)id, kind);
     else
-        snprintf(buf, len, "0x%08x (class 0x%x unknown, id 0x%x%s)", (unsigned)type,
-                 (unsigned)cls, (unsigned)id, kind);
+        snprintf(buf, len, "0x%08x (class 0x%x unknown, id 0x%x%s)", (unsigned)type, (unsigned)cls,
+                 (unsigned)id, kind);
     return buf;
 }

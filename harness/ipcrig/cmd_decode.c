@@ -110,7 +110,8 @@ static void format_flags(uint32_t f, char *buf, size_t len)
     buf[0] = '\0';
     for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
         if (f & names[i].bit)
-            used += (size_t)snprintf(buf + used, len - used, "%s%s", used ? "|" : "", names[i].name);
+            used +=
+                (size_t)snprintf(buf + used, len - used, "%s%s", used ? "|" : "", names[i].name);
     if (f & IPC_MSG_PRIORITY_MASK)
         used += (size_t)snprintf(buf + used, len - used, "%sprio=%u", used ? "|" : "",
                                  (unsigned)(f & IPC_MSG_PRIORITY_MASK));

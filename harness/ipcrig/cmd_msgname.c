@@ -46,8 +46,10 @@ static int one(const char *arg, bool verbose, bool reply)
     } else {
         d = ipc_msgdesc_find(arg);
         if (!d) {
-            rig_fail("msgname", "'%s' is neither a type number (0x410001, 4259841) nor a "
-                                "declared message name", arg);
+            rig_fail("msgname",
+                     "'%s' is neither a type number (0x410001, 4259841) nor a "
+                     "declared message name",
+                     arg);
             return -1;
         }
         printf("0x%08x\n", (unsigned)d->type);

@@ -10,8 +10,8 @@ static const rig_cmd commands[] = {
      rig_usage_msgname, rig_cmd_msgname},
     {"protocols", "list every protocol and message with type, direction, sync kind, params",
      rig_usage_protocols, rig_cmd_protocols},
-    {"decode", "decode a byte stream of frames and print each message",
-     rig_usage_decode, rig_cmd_decode},
+    {"decode", "decode a byte stream of frames and print each message", rig_usage_decode,
+     rig_cmd_decode},
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

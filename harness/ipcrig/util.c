@@ -55,8 +55,8 @@ int rig_parse_u32(const char *s, uint32_t *out)
         digits = s + 2;
     }
     /* strtoul would accept signs and spaces; a type number has neither. */
-    if (!*digits || strspn(digits, base == 16 ? "0123456789abcdefABCDEF" : "0123456789") !=
-                        strlen(digits))
+    if (!*digits ||
+        strspn(digits, base == 16 ? "0123456789abcdefABCDEF" : "0123456789") != strlen(digits))
         return -EINVAL;
     errno = 0;
     unsigned long long v = strtoull(digits, NULL, base);
@@ -108,7 +108,8 @@ void rig_params_signature(const ipc_msg_desc *d, bool reply, char *buf, size_t l
     const ipc_param_desc *ps = reply ? d->replies : d->params;
     buf[0] = '\0';
     for (size_t i = 0; i < n && used < len; i++) {
-        const char *type = ps[i].kind == IPC_PK_PROTO ? ps[i].proto->name : rig_kind_name(ps[i].kind);
+        const char *type =
+            ps[i].kind == IPC_PK_PROTO ? ps[i].proto->name : rig_kind_name(ps[i].kind);
         int k = snprintf(buf + used, len - used, "%s%s: %s", i ? ", " : "", ps[i].name, type);
         if (k < 0)
             break;

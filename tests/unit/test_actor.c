@@ -20,9 +20,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define EXIT_NORMAL 0   /* helper saw NormalShutdown */
+#define EXIT_NORMAL   0 /* helper saw NormalShutdown */
 #define EXIT_ABNORMAL 2 /* helper saw AbnormalShutdown */
-#define EXIT_BAD 3      /* helper saw something else */
+#define EXIT_BAD      3 /* helper saw something else */
 
 typedef struct side {
     ipc_loop *loop;
@@ -271,11 +271,9 @@ static int make_top(side *s, ipc_side which)
 static pid_t start_peer(side *s, ipc_side which, int bind, const char *const *args)
 {
     ck_assert_int_eq(ipc_loop_new(&s->loop), 0);
-    ipc_conn_opts o = {.proxy = {.mode = IPC_CHAN_SERVER,
-                                 .fd = -1,
-                                 .side = which,
-                                 .listener_loop = s->loop},
-                       .label = "test"};
+    ipc_conn_opts o = {
+        .proxy = {.mode = IPC_CHAN_SERVER, .fd = -1, .side = which, .listener_loop = s->loop},
+        .label = "test"};
     ck_assert_int_eq(ipc_conn_new(&s->conn, &o), 0);
     int fd = ipc_conn_take_client_fd(s->conn);
     ck_assert_int_ge(fd, 0);
@@ -339,9 +337,9 @@ static int exit_for(const side *s)
 {
     if (!s->destroyed)
         return EXIT_BAD;
-    return s->why == IPC_NORMAL_SHUTDOWN ? EXIT_NORMAL
+    return s->why == IPC_NORMAL_SHUTDOWN     ? EXIT_NORMAL
            : s->why == IPC_ABNORMAL_SHUTDOWN ? EXIT_ABNORMAL
-                                              : EXIT_BAD;
+                                             : EXIT_BAD;
 }
 
 /* argv: peer SCRIPT [N] [TRACE] [SIDE]. The channel is fd 3. */
@@ -463,8 +461,9 @@ START_TEST(actor_send_after_close_is_reported_lost)
     fclose(f);
     unlink(path);
     ck_assert_uint_gt(got, 0);
-    ck_assert_ptr_nonnull(strstr(buf, "[Parent][Send] Error: (msgtype=0x7e0001,name=PTest::Msg_Ping) "
-                                      "Channel closing: too late to send/recv, messages will be lost"));
+    ck_assert_ptr_nonnull(strstr(buf,
+                                 "[Parent][Send] Error: (msgtype=0x7e0001,name=PTest::Msg_Ping) "
+                                 "Channel closing: too late to send/recv, messages will be lost"));
     finish(&s);
     rig_assert_no_leaks();
 }

@@ -19,9 +19,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#define T_DATA IPC_MSG_TYPE(0x41, 1)
-#define T_FDS IPC_MSG_TYPE(0x41, 2)
-#define T_BIG IPC_MSG_TYPE(0x41, 3)
+#define T_DATA    IPC_MSG_TYPE(0x41, 1)
+#define T_FDS     IPC_MSG_TYPE(0x41, 2)
+#define T_BIG     IPC_MSG_TYPE(0x41, 3)
 #define T_UNKNOWN IPC_MSG_TYPE(0x7f, 9)
 
 /* ---- a listener that records what it hears ---- */
@@ -381,10 +381,8 @@ static int helper_raw_hello(int argc, char **argv)
 }
 
 static const rig_helper helpers[] = {
-    {"echo", helper_echo},
-    {"send_then_exit", helper_send_then_exit},
-    {"raw", helper_raw},
-    {"raw_hello", helper_raw_hello},
+    {"echo", helper_echo}, {"send_then_exit", helper_send_then_exit},
+    {"raw", helper_raw},   {"raw_hello", helper_raw_hello},
     {NULL, NULL},
 };
 
@@ -740,8 +738,8 @@ static void check_malformed(const char *what, int want, uint32_t want_type)
     ck_assert_int_eq(ipc_chan_connect(ch, loop), 0);
     ck_assert_int_eq(pump_until(loop, &c.errors, 1), 0);
     ck_assert_msg(c.bad == 1, "%s: %d bad-message reports", what, c.bad);
-    ck_assert_msg(c.bad_reason == want, "%s: reason %s, want %s", what,
-                  ipc_errname(c.bad_reason), ipc_errname(want));
+    ck_assert_msg(c.bad_reason == want, "%s: reason %s, want %s", what, ipc_errname(c.bad_reason),
+                  ipc_errname(want));
     ck_assert_int_eq(c.err, want);
     ck_assert_int_eq(c.errors, 1);
     ck_assert_uint_eq(c.bad_type, want_type);
@@ -951,7 +949,8 @@ static Suite *chan_suite(void)
     RIG_TCASE(s, "chan_partial_writes_tiny_buffers_large_messages",
               chan_partial_writes_tiny_buffers_large_messages, 60);
     RIG_TCASE(s, "chan_batches_queued_messages", chan_batches_queued_messages, 30);
-    RIG_TCASE(s, "chan_eof_reported_once_after_messages", chan_eof_reported_once_after_messages, 30);
+    RIG_TCASE(s, "chan_eof_reported_once_after_messages", chan_eof_reported_once_after_messages,
+              30);
     RIG_TCASE(s, "chan_bad_oversized", chan_bad_oversized, 30);
     RIG_TCASE(s, "chan_bad_unaligned_length", chan_bad_unaligned_length, 30);
     RIG_TCASE(s, "chan_bad_lying_length", chan_bad_lying_length, 30);

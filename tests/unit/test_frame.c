@@ -150,7 +150,7 @@ static void make_stream(stream *s, uint64_t seed, size_t n)
     for (size_t k = 0; k < n; k++) {
         xmsg *x = &s->msgs[k];
         size_t size = rig_rng_below(&r, 4) == 0 ? rig_rng_range(&r, 0, 200 * 1024)
-                                                 : rig_rng_range(&r, 0, 512);
+                                                : rig_rng_range(&r, 0, 512);
         if (k == 0)
             size = 0;
         if (k == 1)
@@ -290,10 +290,20 @@ static size_t chunk_one(rig_rng *r)
 static size_t chunk_random(rig_rng *r)
 {
     switch (rig_rng_below(r, 10)) {
-    case 0: case 1: case 2: case 3: return rig_rng_range(r, 1, 64);
-    case 4: case 5: case 6: return rig_rng_range(r, 65, 4096);
-    case 7: case 8: return rig_rng_range(r, 4097, 70000);
-    default: return rig_rng_range(r, 70001, 400000);
+    case 0:
+    case 1:
+    case 2:
+    case 3:
+        return rig_rng_range(r, 1, 64);
+    case 4:
+    case 5:
+    case 6:
+        return rig_rng_range(r, 65, 4096);
+    case 7:
+    case 8:
+        return rig_rng_range(r, 4097, 70000);
+    default:
+        return rig_rng_range(r, 70001, 400000);
     }
 }
 
@@ -355,10 +365,21 @@ START_TEST(frame_stream_space_commit_short)
             size_t max = room < b->len - pos ? room : b->len - pos;
             size_t c;
             switch (rig_rng_below(&r.rng, 8)) {
-            case 0: c = 0; break;
-            case 1: case 2: case 3: c = rig_rng_range(&r.rng, 1, max < 16 ? max : 16); break;
-            case 4: case 5: c = rig_rng_range(&r.rng, 1, max); break;
-            default: c = max; break;
+            case 0:
+                c = 0;
+                break;
+            case 1:
+            case 2:
+            case 3:
+                c = rig_rng_range(&r.rng, 1, max < 16 ? max : 16);
+                break;
+            case 4:
+            case 5:
+                c = rig_rng_range(&r.rng, 1, max);
+                break;
+            default:
+                c = max;
+                break;
             }
             push_due(&r, pos + c);
             /* Poison what is offered but not committed: it must be ignored. */
@@ -603,9 +624,15 @@ START_TEST(frame_bad_flags)
     const struct {
         uint32_t flags, txn;
     } bad[] = {
-        {0x40, 0}, {0x80000000u, 0}, {3, 0}, {IPC_MSG_REPLY_ERROR, 1},
-        {IPC_MSG_SYNC | IPC_MSG_WANTS_REPLY, 1}, {IPC_MSG_REPLY | IPC_MSG_WANTS_REPLY, 1},
-        {IPC_MSG_SYNC | IPC_MSG_REPLY, 1}, {IPC_MSG_SYNC, 0}, {0, 5},
+        {0x40, 0},
+        {0x80000000u, 0},
+        {3, 0},
+        {IPC_MSG_REPLY_ERROR, 1},
+        {IPC_MSG_SYNC | IPC_MSG_WANTS_REPLY, 1},
+        {IPC_MSG_REPLY | IPC_MSG_WANTS_REPLY, 1},
+        {IPC_MSG_SYNC | IPC_MSG_REPLY, 1},
+        {IPC_MSG_SYNC, 0},
+        {0, 5},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         rig_fd_mark();
@@ -967,15 +994,15 @@ static const struct {
     uint32_t filler; /* bytes of a trailing bytes field */
     int bare;        /* no payload at all: fds attached, no params */
 } xp_plan[XP_NMSG] = {
-    {3, 40, 0},          /* 0: plain */
-    {0, 1024, 0},        /* 1: no fds */
-    {500, 0, 0},         /* 2: 500 fds over three sendmsg calls */
-    {2, 64, 0},          /* 3: its tail travels with 4's head and 4's fds */
-    {4, 100, 0},         /* 4 */
-    {5, 300 * 1024, 0},  /* 5: large: zero-copy on the receiver */
-    {250, 16, 0},        /* 6: exactly one sendmsg's worth */
-    {2, 0, 1},           /* 7: header only, split in two, one fd each */
-    {1, 8, 0},           /* 8 */
+    {3, 40, 0},         /* 0: plain */
+    {0, 1024, 0},       /* 1: no fds */
+    {500, 0, 0},        /* 2: 500 fds over three sendmsg calls */
+    {2, 64, 0},         /* 3: its tail travels with 4's head and 4's fds */
+    {4, 100, 0},        /* 4 */
+    {5, 300 * 1024, 0}, /* 5: large: zero-copy on the receiver */
+    {250, 16, 0},       /* 6: exactly one sendmsg's worth */
+    {2, 0, 1},          /* 7: header only, split in two, one fd each */
+    {1, 8, 0},          /* 8 */
 };
 #define XP_TYPE(k) IPC_MSG_TYPE(0x77, (k) + 1)
 
@@ -1221,17 +1248,21 @@ static size_t gen_input(rig_rng *r, rig_buf *in)
             uint32_t flags = random_valid_flags(r, &txn);
             uint32_t nfds = rig_rng_below(r, 3) == 0 ? (uint32_t)rig_rng_range(r, 1, 3) : 0;
             declared += nfds;
-            rig_wire_frame(in, (uint32_t)rig_rng_below(r, 4), (int32_t)rig_rng_next(r), flags,
-                           nfds, txn, p, len);
+            rig_wire_frame(in, (uint32_t)rig_rng_below(r, 4), (int32_t)rig_rng_next(r), flags, nfds,
+                           txn, p, len);
         }
         size_t muts = rig_rng_below(r, 5);
         for (size_t i = 0; i < muts && in->len > 0; i++) {
             switch (rig_rng_below(r, 4)) {
-            case 0: in->data[rig_rng_below(r, in->len)] = (uint8_t)rig_rng_next(r); break;
+            case 0:
+                in->data[rig_rng_below(r, in->len)] = (uint8_t)rig_rng_next(r);
+                break;
             case 1:
                 in->data[rig_rng_below(r, in->len)] ^= (uint8_t)(1u << rig_rng_below(r, 8));
                 break;
-            case 2: in->len = rig_rng_below(r, in->len); break;
+            case 2:
+                in->len = rig_rng_below(r, in->len);
+                break;
             default: {
                 uint8_t tmp[16];
                 size_t n = rig_rng_range(r, 1, 16);
@@ -1243,8 +1274,8 @@ static size_t gen_input(rig_rng *r, rig_buf *in)
         break;
     }
     default: { /* headers built from boundary values */
-        static const uint32_t sizes[] = {0, 4, 8, 60, 64, 68, 3, 0xfffffffcu, 0x80000000u,
-                                         IPC_FRAME_DEFAULT_MAX_PAYLOAD};
+        static const uint32_t sizes[] = {
+            0, 4, 8, 60, 64, 68, 3, 0xfffffffcu, 0x80000000u, IPC_FRAME_DEFAULT_MAX_PAYLOAD};
         static const uint32_t nfds[] = {0, 1, 2, 3, 4, 8, 9, 1024, 1025, 0xffffffffu};
         static const uint32_t flags[] = {0, 1, 2, 3, 4, 8, 0x18, 0x10, 0x20, 0x24, 0x28, 0x40};
         size_t frames = rig_rng_range(r, 1, 4);

@@ -184,7 +184,7 @@ END_TEST
 
 /* ---- cross-thread posting ---- */
 
-#define POSTERS 4
+#define POSTERS    4
 #define PER_POSTER 5000
 
 typedef struct xt {

@@ -160,20 +160,17 @@ START_TEST(msgmap_unhandled_messages_are_reported)
     calls c = {0};
     ipc_msg *reply = NULL;
     ipc_msg *m = ipc_msg_new(IPC_ROUTING_CONTROL, IPC_MSGTYPE(PTest, Ping), 0);
-    ck_assert_int_eq(ipc_msgmap_dispatch(map, IPC_MSGMAP_LEN(map), &c, m, &reply),
-                     IPC_E_UNHANDLED);
+    ck_assert_int_eq(ipc_msgmap_dispatch(map, IPC_MSGMAP_LEN(map), &c, m, &reply), IPC_E_UNHANDLED);
     ck_assert_ptr_null(reply);
     ipc_msg_free(m);
     /* An undeclared type. */
     m = ipc_msg_new(IPC_ROUTING_CONTROL, 0x00410099, 0);
-    ck_assert_int_eq(ipc_msgmap_dispatch(map, IPC_MSGMAP_LEN(map), &c, m, &reply),
-                     IPC_E_UNHANDLED);
+    ck_assert_int_eq(ipc_msgmap_dispatch(map, IPC_MSGMAP_LEN(map), &c, m, &reply), IPC_E_UNHANDLED);
     ipc_msg_free(m);
     /* A reply of a mapped type belongs to whoever waits for it. */
     ipc_msg *req = init_msg();
     m = ipc_msg_new_reply(req);
-    ck_assert_int_eq(ipc_msgmap_dispatch(map, IPC_MSGMAP_LEN(map), &c, m, &reply),
-                     IPC_E_UNHANDLED);
+    ck_assert_int_eq(ipc_msgmap_dispatch(map, IPC_MSGMAP_LEN(map), &c, m, &reply), IPC_E_UNHANDLED);
     ipc_msg_free(m);
     ipc_msg_free(req);
     /* An empty map. */
@@ -326,20 +323,17 @@ START_TEST(msgmap_flags_must_match_the_declaration)
     /* A sync message sent without the SYNC flag would leave nobody waiting. */
     ipc_msg *m = echo_request("x", 0);
     ipc_msg_set_flags(m, 0);
-    ck_assert_int_eq(ipc_msgmap_dispatch(map, IPC_MSGMAP_LEN(map), &c, m, &reply),
-                     IPC_E_BAD_FLAGS);
+    ck_assert_int_eq(ipc_msgmap_dispatch(map, IPC_MSGMAP_LEN(map), &c, m, &reply), IPC_E_BAD_FLAGS);
     ipc_msg_free(m);
     /* An async message claiming to be sync. */
     m = init_msg();
     ipc_msg_set_flags(m, IPC_MSG_SYNC);
     ipc_msg_set_txn_id(m, 1);
-    ck_assert_int_eq(ipc_msgmap_dispatch(map, IPC_MSGMAP_LEN(map), &c, m, &reply),
-                     IPC_E_BAD_FLAGS);
+    ck_assert_int_eq(ipc_msgmap_dispatch(map, IPC_MSGMAP_LEN(map), &c, m, &reply), IPC_E_BAD_FLAGS);
     ipc_msg_free(m);
     /* Async-returns declared, WANTS_REPLY missing. */
     m = ipc_msg_new(IPC_ROUTING_CONTROL, IPC_MSGTYPE(PDemo, EmptyMessageQueue), 0);
-    ck_assert_int_eq(ipc_msgmap_dispatch(map, IPC_MSGMAP_LEN(map), &c, m, &reply),
-                     IPC_E_BAD_FLAGS);
+    ck_assert_int_eq(ipc_msgmap_dispatch(map, IPC_MSGMAP_LEN(map), &c, m, &reply), IPC_E_BAD_FLAGS);
     ipc_msg_free(m);
     ck_assert_int_eq(c.echo + c.init + c.emq, 0);
     ck_assert_ptr_null(reply);
@@ -486,8 +480,8 @@ static int helper_sync_client(int argc, char **argv)
     ipc_proxy *p;
     if (ipc_loop_new(&loop) != 0)
         return 10;
-    ipc_proxy_opts o = {IPC_CHAN_CLIENT, NULL, IPC_CHILD_CHANNEL_FD, IPC_SIDE_CHILD, &none,
-                        NULL, loop, NULL, NULL};
+    ipc_proxy_opts o = {
+        IPC_CHAN_CLIENT, NULL, IPC_CHILD_CHANNEL_FD, IPC_SIDE_CHILD, &none, NULL, loop, NULL, NULL};
     if (ipc_proxy_create(&p, &o) != 0)
         return 11;
     int status = 0;
@@ -499,8 +493,8 @@ static int helper_sync_client(int argc, char **argv)
         status = 21;
     ipc_PTest_SyncEcho_reply_free(&out);
     in.in = "fail";
-    if (!status && ipc_PTest_SyncEcho_send(p, IPC_ROUTING_CONTROL, &in, &out, 10000) !=
-                       IPC_E_REPLY_ERROR)
+    if (!status &&
+        ipc_PTest_SyncEcho_send(p, IPC_ROUTING_CONTROL, &in, &out, 10000) != IPC_E_REPLY_ERROR)
         status = 22;
     ipc_PTest_Ping ping = {.data = {(uint8_t *)"bye", 3}};
     if (!status && ipc_PTest_Ping_send(p, IPC_ROUTING_CONTROL, &ping) != 0)

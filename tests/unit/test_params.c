@@ -69,8 +69,7 @@ static void assert_cleared(const ipc_msg_desc *d, bool reply, const void *p)
             int none = -1;
             memcpy(want + ps[i].offset, &none, sizeof none);
         }
-    ck_assert_msg(memcmp(want, p, size) == 0, "%s: struct not cleared after failure",
-                  d->full_name);
+    ck_assert_msg(memcmp(want, p, size) == 0, "%s: struct not cleared after failure", d->full_name);
     free(want);
 }
 
@@ -419,9 +418,9 @@ START_TEST(params_build_sets_flags_from_the_declaration)
      * (refused before the proxy is touched). */
     ck_assert_int_eq(ipc_PDemo_EmptyMessageQueue_send(NULL, IPC_ROUTING_CONTROL, 0, &q),
                      IPC_E_BAD_FLAGS);
-    ck_assert_int_eq(ipc_PDemo_EmptyMessageQueue_send(NULL, IPC_ROUTING_CONTROL,
-                                                      IPC_SYNC_TXN_BIT | 1, &q),
-                     IPC_E_BAD_FLAGS);
+    ck_assert_int_eq(
+        ipc_PDemo_EmptyMessageQueue_send(NULL, IPC_ROUTING_CONTROL, IPC_SYNC_TXN_BIT | 1, &q),
+        IPC_E_BAD_FLAGS);
     ipc_PBrowser_LoadURL l = {.url = "https://example.org/"};
     ck_assert_int_eq(ipc_PBrowser_LoadURL_build(&m, 12, &l), 0);
     ck_assert_uint_eq(ipc_msg_flags(m), 0);
@@ -458,7 +457,8 @@ START_TEST(params_write_rejects_bad_values)
     ipc_msg *m = (ipc_msg *)1;
     /* A proto of the wrong type. */
     Ipcrig__EndpointInfo wrong = IPCRIG__ENDPOINT_INFO__INIT;
-    ipc_PDemo_InitCrashReporter in = {.pid = 1, .info = (Ipcrig__CrashReporterInit *)(void *)&wrong};
+    ipc_PDemo_InitCrashReporter in = {.pid = 1,
+                                      .info = (Ipcrig__CrashReporterInit *)(void *)&wrong};
     ck_assert_int_eq(ipc_PDemo_InitCrashReporter_build(&m, IPC_ROUTING_CONTROL, &in), -EINVAL);
     ck_assert_ptr_null(m);
     /* Bytes with a length but no data. */
@@ -777,13 +777,22 @@ END_TEST
 START_TEST(params_format_walks_nested_repeated_and_enums)
 {
     Ipcrig__TestRecord *rec = make_record();
-    ipc_PTest_AllKinds in = {.b = false, .i32 = 1, .u32 = 2, .i64 = -3, .u64 = 4, .d = 0.5,
-                             .s = "s", .bytes = {(uint8_t *)"\xff", 1}, .fd = -1, .rec = rec};
-    ck_assert_str_eq(fmt(&ipc_PTest_AllKinds_desc, false, &in),
-                     "b=false, i32=1, u32=2, i64=-3, u64=4, d=0.5, s=\"s\", "
-                     "bytes=<1 bytes: ff>, fd=none, rec={name: \"r\", values: [1, 2, 3], "
-                     "blob: <2 bytes: abcd>, nested: {pid: 1, process_type: \"\", dump_dir: \"\"}, "
-                     "flag: true, ratio: 0.5, delta: -3, colour: COLOUR_BLUE, tags: [\"a\", \"b\"]}");
+    ipc_PTest_AllKinds in = {.b = false,
+                             .i32 = 1,
+                             .u32 = 2,
+                             .i64 = -3,
+                             .u64 = 4,
+                             .d = 0.5,
+                             .s = "s",
+                             .bytes = {(uint8_t *)"\xff", 1},
+                             .fd = -1,
+                             .rec = rec};
+    ck_assert_str_eq(
+        fmt(&ipc_PTest_AllKinds_desc, false, &in),
+        "b=false, i32=1, u32=2, i64=-3, u64=4, d=0.5, s=\"s\", "
+        "bytes=<1 bytes: ff>, fd=none, rec={name: \"r\", values: [1, 2, 3], "
+        "blob: <2 bytes: abcd>, nested: {pid: 1, process_type: \"\", dump_dir: \"\"}, "
+        "flag: true, ratio: 0.5, delta: -3, colour: COLOUR_BLUE, tags: [\"a\", \"b\"]}");
     free_record(rec);
 }
 END_TEST
@@ -804,8 +813,8 @@ static int helper_send_allkinds(int argc, char **argv)
     close(p[1]);
     Ipcrig__TestRecord rec = IPCRIG__TEST_RECORD__INIT;
     rec.name = "child";
-    ipc_PTest_AllKinds in = {.b = true, .i32 = (int32_t)getpid(), .s = "hello parent",
-                             .fd = p[0], .rec = &rec};
+    ipc_PTest_AllKinds in = {
+        .b = true, .i32 = (int32_t)getpid(), .s = "hello parent", .fd = p[0], .rec = &rec};
     ipc_msg *m;
     if (ipc_PTest_AllKinds_build(&m, IPC_ROUTING_CONTROL, &in) != 0)
         return 12;
@@ -820,8 +829,8 @@ static int helper_send_allkinds(int argc, char **argv)
         char buf[CMSG_SPACE(sizeof(int))];
     } cm;
     memset(&cm, 0, sizeof cm);
-    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = 2, .msg_control = cm.buf,
-                        .msg_controllen = sizeof cm.buf};
+    struct msghdr mh = {
+        .msg_iov = iov, .msg_iovlen = 2, .msg_control = cm.buf, .msg_controllen = sizeof cm.buf};
     struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
@@ -859,8 +868,8 @@ START_TEST(params_fd_and_proto_cross_processes)
             char b[CMSG_SPACE(sizeof(int) * 4)];
         } cm;
         struct iovec iov = {buf, sizeof buf};
-        struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b,
-                            .msg_controllen = sizeof cm.b};
+        struct msghdr mh = {
+            .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cm.b, .msg_controllen = sizeof cm.b};
         ssize_t k = recvmsg(sv[0], &mh, MSG_CMSG_CLOEXEC);
         if (k < 0 && errno == EINTR)
             continue;

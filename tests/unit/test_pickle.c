@@ -195,16 +195,26 @@ static int do_read(enum read_kind k, ipc_pickle_iter *it)
     const uint8_t *p;
     size_t n;
     switch (k) {
-    case R_BOOL: return ipc_pickle_read_bool(it, &b);
-    case R_I32: return ipc_pickle_read_i32(it, &i32);
-    case R_U32: return ipc_pickle_read_u32(it, &u32);
-    case R_I64: return ipc_pickle_read_i64(it, &i64);
-    case R_U64: return ipc_pickle_read_u64(it, &u64);
-    case R_DOUBLE: return ipc_pickle_read_double(it, &d);
-    case R_STRING: return ipc_pickle_read_string(it, &s, &n);
-    case R_BYTES: return ipc_pickle_read_bytes(it, &p, &n);
-    case R_FD: return ipc_pickle_read_fd_index(it, &i32);
-    default: return 1;
+    case R_BOOL:
+        return ipc_pickle_read_bool(it, &b);
+    case R_I32:
+        return ipc_pickle_read_i32(it, &i32);
+    case R_U32:
+        return ipc_pickle_read_u32(it, &u32);
+    case R_I64:
+        return ipc_pickle_read_i64(it, &i64);
+    case R_U64:
+        return ipc_pickle_read_u64(it, &u64);
+    case R_DOUBLE:
+        return ipc_pickle_read_double(it, &d);
+    case R_STRING:
+        return ipc_pickle_read_string(it, &s, &n);
+    case R_BYTES:
+        return ipc_pickle_read_bytes(it, &p, &n);
+    case R_FD:
+        return ipc_pickle_read_fd_index(it, &i32);
+    default:
+        return 1;
     }
 }
 

@@ -108,8 +108,8 @@ static int run_pecho(int fd)
     pecho e = {0};
     if (ipc_loop_new(&e.loop) != 0)
         return 10;
-    ipc_proxy_opts o = {IPC_CHAN_CLIENT, NULL, fd, IPC_SIDE_CHILD, &l, &e, e.loop, NULL,
-                        &test_limits};
+    ipc_proxy_opts o = {IPC_CHAN_CLIENT, NULL, fd,          IPC_SIDE_CHILD, &l, &e,
+                        e.loop,          NULL, &test_limits};
     if (ipc_proxy_create(&e.proxy, &o) != 0)
         return 11;
     ipc_loop_run(e.loop);
@@ -129,7 +129,7 @@ static const rig_helper helpers[] = {{"pecho", helper_pecho}, {NULL, NULL}};
 
 /* ---- a recording listener on the test thread ---- */
 
-#define SENDERS 4
+#define SENDERS    4
 #define PER_SENDER 5000
 
 typedef struct rec {
@@ -199,8 +199,8 @@ static void rec_free(rec *r)
 
 static ipc_proxy *start_pecho(ipc_loop *loop, rec *r, pid_t *pid)
 {
-    ipc_proxy_opts o = {IPC_CHAN_SERVER, NULL, -1, IPC_SIDE_PARENT, &rec_listener, r, loop,
-                        NULL, &test_limits};
+    ipc_proxy_opts o = {IPC_CHAN_SERVER, NULL, -1, IPC_SIDE_PARENT, &rec_listener, r, loop, NULL,
+                        &test_limits};
     ipc_proxy *p;
     ck_assert_int_eq(ipc_proxy_create(&p, &o), 0);
     int cfd = ipc_proxy_take_client_fd(p);
@@ -274,8 +274,8 @@ START_TEST(proxy_burst_is_batched_and_ordered)
     static rec r, peer;
     rec_init(&r, loop);
     rec_init(&peer, loop);
-    ipc_proxy_opts o = {IPC_CHAN_SERVER, NULL, -1, IPC_SIDE_PARENT, &rec_listener, &r, loop,
-                        NULL, &test_limits};
+    ipc_proxy_opts o = {IPC_CHAN_SERVER, NULL, -1, IPC_SIDE_PARENT, &rec_listener, &r, loop, NULL,
+                        &test_limits};
     ipc_proxy *a, *b;
     ck_assert_int_eq(ipc_proxy_create(&a, &o), 0);
     o.mode = IPC_CHAN_CLIENT;
@@ -393,8 +393,8 @@ START_TEST(proxy_filter_consumes_and_replies_on_io_thread)
     rec_init(&srv_rec, loop);
     static const ipc_listener pcl = {pc_msg, NULL, NULL, NULL};
     /* Server: filter answers pings on its IO thread; the rest reaches srv_rec. */
-    ipc_proxy_opts o = {IPC_CHAN_SERVER, NULL, -1, IPC_SIDE_PARENT, &rec_listener, &srv_rec,
-                        loop, io, &test_limits};
+    ipc_proxy_opts o = {IPC_CHAN_SERVER, NULL, -1, IPC_SIDE_PARENT, &rec_listener,
+                        &srv_rec,        loop, io, &test_limits};
     ipc_proxy *srv, *cli;
     ck_assert_int_eq(ipc_proxy_create(&srv, &o), 0);
     ipc_filter f = {pf_message, pf_added, pf_removed, pf_error, &pf};
@@ -560,8 +560,8 @@ START_TEST(proxy_iothread_park_fork_restart_child_does_io)
     /* And the child echoes over the new channel. */
     static rec rc;
     rec_init(&rc, loop);
-    ipc_proxy_opts po = {IPC_CHAN_CLIENT, NULL, sv[0], IPC_SIDE_PARENT, &rec_listener, &rc, loop,
-                         io, &test_limits};
+    ipc_proxy_opts po = {
+        IPC_CHAN_CLIENT, NULL, sv[0], IPC_SIDE_PARENT, &rec_listener, &rc, loop, io, &test_limits};
     ipc_proxy *pc;
     ck_assert_int_eq(ipc_proxy_create(&pc, &po), 0);
     for (int i = 0; i < 500; i++)

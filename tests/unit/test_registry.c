@@ -28,11 +28,11 @@ END_TEST
 START_TEST(registry_reply_names_use_reply_prefix)
 {
     char buf[IPC_MSG_NAME_MAX];
-    ck_assert_str_eq(ipc_msg_type_name(IPC_MSG_PDemoHelpline_GiveAssistance, IPC_MSG_REPLY, buf,
-                                       sizeof buf),
-                     "PDemoHelpline::Reply_GiveAssistance");
-    ck_assert_str_eq(ipc_msg_type_name(IPC_MSG_PTest_SyncEcho,
-                                       IPC_MSG_REPLY | IPC_MSG_REPLY_ERROR, buf, sizeof buf),
+    ck_assert_str_eq(
+        ipc_msg_type_name(IPC_MSG_PDemoHelpline_GiveAssistance, IPC_MSG_REPLY, buf, sizeof buf),
+        "PDemoHelpline::Reply_GiveAssistance");
+    ck_assert_str_eq(ipc_msg_type_name(IPC_MSG_PTest_SyncEcho, IPC_MSG_REPLY | IPC_MSG_REPLY_ERROR,
+                                       buf, sizeof buf),
                      "PTest::Reply_SyncEcho");
     ck_assert_str_eq(ipc_msg_type_name(IPC_MSG_PTest_SyncEcho, IPC_MSG_SYNC, buf, sizeof buf),
                      "PTest::Msg_SyncEcho");

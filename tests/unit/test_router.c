@@ -148,8 +148,9 @@ static int helper_sender(int argc, char **argv)
     ipc_loop *loop;
     if (ipc_loop_new(&loop) != 0)
         return 10;
-    ipc_proxy_opts o = {IPC_CHAN_CLIENT, NULL, IPC_CHILD_CHANNEL_FD, IPC_SIDE_CHILD, NULL, NULL,
-                        loop, NULL, &test_limits};
+    ipc_proxy_opts o = {
+        IPC_CHAN_CLIENT, NULL, IPC_CHILD_CHANNEL_FD, IPC_SIDE_CHILD, NULL, NULL, loop, NULL,
+        &test_limits};
     ipc_proxy *p;
     if (ipc_proxy_create(&p, &o) != 0)
         return 11;
@@ -180,8 +181,9 @@ START_TEST(router_behind_proxy_routes_peer_messages)
     ck_assert_int_eq(ipc_router_add_route(r, 6, &sink_listener, &r6), 0);
     ipc_loop *loop;
     ck_assert_int_eq(ipc_loop_new(&loop), 0);
-    ipc_proxy_opts o = {IPC_CHAN_SERVER, NULL, -1, IPC_SIDE_PARENT, ipc_router_listener(), r,
-                        loop, NULL, &test_limits};
+    ipc_proxy_opts o = {IPC_CHAN_SERVER,       NULL, -1,   IPC_SIDE_PARENT,
+                        ipc_router_listener(), r,    loop, NULL,
+                        &test_limits};
     ipc_proxy *p;
     ck_assert_int_eq(ipc_proxy_create(&p, &o), 0);
     int cfd = ipc_proxy_take_client_fd(p);
@@ -218,7 +220,8 @@ static Suite *router_suite(void)
 {
     Suite *s = suite_create("router");
     RIG_TCASE(s, "router_control_and_routed", router_control_and_routed, 10);
-    RIG_TCASE(s, "router_unhandled_reported_and_counted", router_unhandled_reported_and_counted, 10);
+    RIG_TCASE(s, "router_unhandled_reported_and_counted", router_unhandled_reported_and_counted,
+              10);
     RIG_TCASE(s, "router_next_routing_id_skips_used", router_next_routing_id_skips_used, 10);
     RIG_TCASE(s, "router_behind_proxy_routes_peer_messages",
               router_behind_proxy_routes_peer_messages, 30);

@@ -14,15 +14,15 @@
 #include <time.h>
 #include <unistd.h>
 
-#define T_ECHO IPC_MSG_TYPE(0x43, 1)     /* answered by a filter on the IO thread */
+#define T_ECHO     IPC_MSG_TYPE(0x43, 1) /* answered by a filter on the IO thread */
 #define T_LISTENER IPC_MSG_TYPE(0x43, 2) /* answered by the listener */
-#define T_HOLD IPC_MSG_TYPE(0x43, 3)     /* held until T_RELEASE */
-#define T_RELEASE IPC_MSG_TYPE(0x43, 4)
-#define T_BATCH IPC_MSG_TYPE(0x43, 5) /* held until `a` of them, answered in reverse */
-#define T_ERR IPC_MSG_TYPE(0x43, 6)
-#define T_DIE IPC_MSG_TYPE(0x43, 7)
-#define T_NOISE IPC_MSG_TYPE(0x43, 8) /* three T_NOTE first, then the reply */
-#define T_NOTE IPC_MSG_TYPE(0x43, 9)
+#define T_HOLD     IPC_MSG_TYPE(0x43, 3) /* held until T_RELEASE */
+#define T_RELEASE  IPC_MSG_TYPE(0x43, 4)
+#define T_BATCH    IPC_MSG_TYPE(0x43, 5) /* held until `a` of them, answered in reverse */
+#define T_ERR      IPC_MSG_TYPE(0x43, 6)
+#define T_DIE      IPC_MSG_TYPE(0x43, 7)
+#define T_NOISE    IPC_MSG_TYPE(0x43, 8) /* three T_NOTE first, then the reply */
+#define T_NOTE     IPC_MSG_TYPE(0x43, 9)
 
 static const ipc_frame_limits test_limits = {1u << 20, IPC_MSG_MAX_FDS, NULL, NULL};
 
@@ -147,8 +147,17 @@ static int helper_responder(int argc, char **argv)
     if (ipc_loop_new(&r.loop) != 0)
         return 10;
     ipc_filter f = {resp_filter, NULL, NULL, NULL, &r};
-    ipc_proxy_opts o = {IPC_CHAN_CLIENT, NULL, IPC_CHILD_CHANNEL_FD, IPC_SIDE_PARENT, &l, &r,
-                        r.loop, NULL, &test_limits, &f, 1};
+    ipc_proxy_opts o = {IPC_CHAN_CLIENT,
+                        NULL,
+                        IPC_CHILD_CHANNEL_FD,
+                        IPC_SIDE_PARENT,
+                        &l,
+                        &r,
+                        r.loop,
+                        NULL,
+                        &test_limits,
+                        &f,
+                        1};
     if (ipc_proxy_create(&r.proxy, &o) != 0)
         return 11;
     /* A sync send from the parent side is refused outright. */
@@ -199,8 +208,8 @@ static void fx_start(fixture *fx)
     memset(fx, 0, sizeof *fx);
     fx->nt.order_ok = 1;
     ck_assert_int_eq(ipc_loop_new(&fx->loop), 0);
-    ipc_proxy_opts o = {IPC_CHAN_SERVER, NULL, -1, IPC_SIDE_CHILD, &notes_listener, &fx->nt,
-                        fx->loop, NULL, &test_limits};
+    ipc_proxy_opts o = {IPC_CHAN_SERVER, NULL,     -1,   IPC_SIDE_CHILD, &notes_listener,
+                        &fx->nt,         fx->loop, NULL, &test_limits};
     ck_assert_int_eq(ipc_proxy_create(&fx->p, &o), 0);
     int cfd = ipc_proxy_take_client_fd(fx->p);
     fx->pid = rig_spawn_helper("responder", cfd, NULL);
@@ -218,8 +227,8 @@ static void fx_stop(fixture *fx, int want_status)
     rig_assert_no_leaks();
 }
 
-static int sync_value(ipc_proxy *p, uint32_t type, int32_t a, int32_t b, int timeout,
-                      int32_t *ra, int32_t *rb)
+static int sync_value(ipc_proxy *p, uint32_t type, int32_t a, int32_t b, int timeout, int32_t *ra,
+                      int32_t *rb)
 {
     ipc_msg *rep = NULL;
     int rc = ipc_proxy_send_sync(p, msg2(type, 0, a, b), &rep, timeout);
@@ -287,8 +296,7 @@ static void *waiter_main(void *arg)
     waiter_arg *w = arg;
     int32_t b;
     w->got = -1;
-    w->rc = sync_value(w->p, w->type, w->type == T_BATCH ? WAITERS : w->id, w->id, -1, &w->got,
-                       &b);
+    w->rc = sync_value(w->p, w->type, w->type == T_BATCH ? WAITERS : w->id, w->id, -1, &w->got, &b);
     if (w->rc == 0)
         w->got = b;
     return NULL;

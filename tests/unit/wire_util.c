@@ -114,8 +114,8 @@ void rig_wire_header(uint8_t out[IPC_MSG_HEADER_SIZE], uint32_t payload_size, ui
     rig_wire_le32(out + 20, txn_id);
 }
 
-void rig_wire_frame(rig_buf *b, uint32_t type, int32_t routing_id, uint32_t flags,
-                    uint32_t num_fds, uint32_t txn_id, const void *payload, size_t len)
+void rig_wire_frame(rig_buf *b, uint32_t type, int32_t routing_id, uint32_t flags, uint32_t num_fds,
+                    uint32_t txn_id, const void *payload, size_t len)
 {
     uint8_t h[IPC_MSG_HEADER_SIZE];
     rig_wire_header(h, (uint32_t)len, type, routing_id, flags, num_fds, txn_id);

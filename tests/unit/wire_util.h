@@ -42,8 +42,8 @@ uint32_t rig_wire_get_le32(const uint8_t *in);
 void rig_wire_header(uint8_t out[IPC_MSG_HEADER_SIZE], uint32_t payload_size, uint32_t type,
                      int32_t routing_id, uint32_t flags, uint32_t num_fds, uint32_t txn_id);
 /* Appends a header (payload_size = len) followed by `len` payload bytes. */
-void rig_wire_frame(rig_buf *b, uint32_t type, int32_t routing_id, uint32_t flags,
-                    uint32_t num_fds, uint32_t txn_id, const void *payload, size_t len);
+void rig_wire_frame(rig_buf *b, uint32_t type, int32_t routing_id, uint32_t flags, uint32_t num_fds,
+                    uint32_t txn_id, const void *payload, size_t len);
 /* Appends msg's header and payload as the sender puts them on the wire. */
 void rig_wire_msg(rig_buf *b, const ipc_msg *msg);
 

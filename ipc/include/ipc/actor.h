@@ -149,8 +149,7 @@ typedef enum ipc_conn_event {
     IPC_CONN_LOST,       /* reported lost: closing, dead actor, or too late */
 } ipc_conn_event;
 /* `msg` is borrowed for the call. */
-typedef void (*ipc_conn_observer_fn)(void *ctx, ipc_conn *c, ipc_conn_event ev,
-                                     const ipc_msg *msg);
+typedef void (*ipc_conn_observer_fn)(void *ctx, ipc_conn *c, ipc_conn_event ev, const ipc_msg *msg);
 /* One observer per connection (NULL removes it): crash-report rings and the
  * harness's event stream use it. */
 void ipc_conn_set_observer(ipc_conn *c, ipc_conn_observer_fn fn, void *ctx);

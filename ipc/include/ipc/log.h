@@ -42,7 +42,6 @@ void ipc_log_goodbye(const char *label, const char *side);
  * messages will be lost". `where` is "RunMessage" or "Send". */
 void ipc_log_lost(const char *side, const char *where, const ipc_msg *msg);
 /* Always written: "[Parent 123, Main Thread] WARNING: <text>". */
-void ipc_log_warning(const char *side, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void ipc_log_warning(const char *side, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

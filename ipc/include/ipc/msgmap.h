@@ -43,7 +43,8 @@ typedef struct ipc_msgmap_entry {
 #define IPC_HANDLER(P, M, fn)                                                                      \
     {                                                                                              \
         &ipc_##P##_##M##_desc, ipc__##P##_##M##_call,                                              \
-            _Generic((fn), ipc_##P##_##M##_handler * : (ipc_msgmap_fn)(fn))                        \
+            _Generic((fn), ipc_##P##_##M##_handler *                                               \
+                     : (ipc_msgmap_fn)(fn))                                                        \
     }
 
 #define IPC_MSGMAP_LEN(map) (sizeof(map) / sizeof((map)[0]))

@@ -121,8 +121,7 @@ int ipc_params_write(const ipc_msg_desc *d, bool reply, ipc_msg *msg, const void
 int ipc_params_read(const ipc_msg_desc *d, bool reply, ipc_msg *msg, void *dst);
 /* The same, and on failure *failed is the index of the param at fault, or the
  * param count when the fault is trailing bytes. `failed` may be NULL. */
-int ipc_params_read_at(const ipc_msg_desc *d, bool reply, ipc_msg *msg, void *dst,
-                       size_t *failed);
+int ipc_params_read_at(const ipc_msg_desc *d, bool reply, ipc_msg *msg, void *dst, size_t *failed);
 /* Frees what a read produced (closes fds). Idempotent on a zeroed struct. */
 void ipc_params_free(const ipc_msg_desc *d, bool reply, void *p);
 /* Formats params for logs: `pid=42, path="/tmp/x", fd=#5, info={dump_dir: "/tmp"}`

@@ -20,8 +20,8 @@
 #define IPC_PARAMS_PContent_NuwaFork(X, T)
 /* From the fork server: the new spare's pid and its channel fd. */
 #define IPC_PARAMS_PContent_AddNewProcess(X, T) X(T, INT32, pid, 0) X(T, FD, channel, 0)
-#define IPC_PARAMS_PContent_TurnIntoApp(X, T) X(T, STRING, app_name, 0)
-#define IPC_PARAMS_PContent_Ready(X, T) X(T, INT32, pid, 0)
+#define IPC_PARAMS_PContent_TurnIntoApp(X, T)   X(T, STRING, app_name, 0)
+#define IPC_PARAMS_PContent_Ready(X, T)         X(T, INT32, pid, 0)
 /* Creates a managed PBrowser actor under this routing id. */
 #define IPC_PARAMS_PContent_CreateBrowser(X, T) X(T, INT32, routing_id, 0)
 

@@ -11,7 +11,7 @@
 
 #define IPC_PARAMS_PDemoHelpline_RequestAssistance(X, T)
 #define IPC_PARAMS_PDemoHelpline_GiveAssistance(X, T) X(T, STRING, message, 0)
-#define IPC_REPLY_PDemoHelpline_GiveAssistance(X, T) X(T, BOOL, ok, 0)
+#define IPC_REPLY_PDemoHelpline_GiveAssistance(X, T)  X(T, BOOL, ok, 0)
 
 IPC_DECLARE_PROTOCOL(PDemoHelpline, 0x42)
 

@@ -12,10 +12,10 @@
     MSG(PTest, AllKinds, 5, CONTROL, ASYNC, BOTH)                                                  \
     MSG(PTest, Fds, 6, CONTROL, ASYNC, BOTH)
 
-#define IPC_PARAMS_PTest_Ping(X, T) X(T, BYTES, data, 0)
-#define IPC_PARAMS_PTest_Pong(X, T) X(T, BYTES, data, 0)
-#define IPC_PARAMS_PTest_SyncEcho(X, T) X(T, STRING, in, 0)
-#define IPC_REPLY_PTest_SyncEcho(X, T) X(T, STRING, out, 0)
+#define IPC_PARAMS_PTest_Ping(X, T)       X(T, BYTES, data, 0)
+#define IPC_PARAMS_PTest_Pong(X, T)       X(T, BYTES, data, 0)
+#define IPC_PARAMS_PTest_SyncEcho(X, T)   X(T, STRING, in, 0)
+#define IPC_REPLY_PTest_SyncEcho(X, T)    X(T, STRING, out, 0)
 #define IPC_PARAMS_PTest_RoutedPing(X, T) X(T, INT32, n, 0)
 #define IPC_PARAMS_PTest_AllKinds(X, T)                                                            \
     X(T, BOOL, b, 0)                                                                               \

@@ -46,31 +46,31 @@
 #define IPC_MSGTYPE(P, M) ((uint32_t)IPC_MSG_##P##_##M)
 
 /* ---- C types of the kinds ---- */
-#define IPC__CTYPE_BOOL(x) bool
-#define IPC__CTYPE_INT32(x) int32_t
+#define IPC__CTYPE_BOOL(x)   bool
+#define IPC__CTYPE_INT32(x)  int32_t
 #define IPC__CTYPE_UINT32(x) uint32_t
-#define IPC__CTYPE_INT64(x) int64_t
+#define IPC__CTYPE_INT64(x)  int64_t
 #define IPC__CTYPE_UINT64(x) uint64_t
 #define IPC__CTYPE_DOUBLE(x) double
 #define IPC__CTYPE_STRING(x) char *
-#define IPC__CTYPE_BYTES(x) ipc_bytes
-#define IPC__CTYPE_FD(x) int
-#define IPC__CTYPE_PROTO(x) IPC_STRUCT_##x##_T *
+#define IPC__CTYPE_BYTES(x)  ipc_bytes
+#define IPC__CTYPE_FD(x)     int
+#define IPC__CTYPE_PROTO(x)  IPC_STRUCT_##x##_T *
 
 #define IPC__FIELD(T, K, name, x) IPC__CTYPE_##K(x) name;
 #define IPC__NO_PARAMS(X, T)
 
 /* Asynchronous messages have no reply list; the others name theirs. */
-#define IPC__REPLIES_ASYNC(P, M) IPC__NO_PARAMS
-#define IPC__REPLIES_SYNC(P, M) IPC_REPLY_##P##_##M
+#define IPC__REPLIES_ASYNC(P, M)         IPC__NO_PARAMS
+#define IPC__REPLIES_SYNC(P, M)          IPC_REPLY_##P##_##M
 #define IPC__REPLIES_ASYNC_RETURNS(P, M) IPC_REPLY_##P##_##M
 
 /* ---- send helpers, one shape per sync kind ---- */
 
 /* ASYNC: builds and hands the message to the proxy (which owns it then). */
 #define IPC__SEND_ASYNC(P, M)                                                                      \
-    static inline int ipc_##P##_##M##_send(ipc_proxy *proxy, int32_t routing_id,                  \
-                                           const ipc_##P##_##M *in)                               \
+    static inline int ipc_##P##_##M##_send(ipc_proxy *proxy, int32_t routing_id,                   \
+                                           const ipc_##P##_##M *in)                                \
     {                                                                                              \
         ipc_msg *m_;                                                                               \
         int rc_ = ipc_msg_build(&m_, &ipc_##P##_##M##_desc, routing_id, in);                       \
@@ -81,8 +81,8 @@
  * the reply to txn_id; ids are never 0 and keep IPC_SYNC_TXN_BIT clear (that
  * bit marks the proxy's synchronous requests): IPC_E_BAD_FLAGS otherwise. */
 #define IPC__SEND_ASYNC_RETURNS(P, M)                                                              \
-    static inline int ipc_##P##_##M##_send(ipc_proxy *proxy, int32_t routing_id, uint32_t txn_id, \
-                                           const ipc_##P##_##M *in)                               \
+    static inline int ipc_##P##_##M##_send(ipc_proxy *proxy, int32_t routing_id, uint32_t txn_id,  \
+                                           const ipc_##P##_##M *in)                                \
     {                                                                                              \
         ipc_msg *m_;                                                                               \
         if (txn_id == 0 || (txn_id & IPC_SYNC_TXN_BIT))                                            \
@@ -97,7 +97,7 @@
 /* SYNC: blocks for the reply and decodes it into *out (the caller frees it
  * with _reply_free). IPC_E_REPLY_ERROR when the peer's handler failed. */
 #define IPC__SEND_SYNC(P, M)                                                                       \
-    static inline int ipc_##P##_##M##_send(ipc_proxy *proxy, int32_t routing_id,                  \
+    static inline int ipc_##P##_##M##_send(ipc_proxy *proxy, int32_t routing_id,                   \
                                            const ipc_##P##_##M *in, ipc_##P##_##M##_reply *out,    \
                                            int timeout_ms)                                         \
     {                                                                                              \
@@ -114,9 +114,9 @@
 
 /* ---- everything a header declares for one message ---- */
 #define IPC__DECL_MSG(P, M, ID, R, S, D)                                                           \
-    enum { IPC_MSG_##P##_##M = IPC__TYPE_INT(IPC_CLASS_##P, ID), ipc__id_##P##_##ID = ID };       \
-    _Static_assert(IPC_##S != IPC_SYNC || IPC_DIR_##D == IPC_DIR_CHILD_TO_PARENT,                 \
-                   #P "::" #M ": synchronous messages go from child to parent only");             \
+    enum { IPC_MSG_##P##_##M = IPC__TYPE_INT(IPC_CLASS_##P, ID), ipc__id_##P##_##ID = ID };        \
+    _Static_assert(IPC_##S != IPC_SYNC || IPC_DIR_##D == IPC_DIR_CHILD_TO_PARENT,                  \
+                   #P "::" #M ": synchronous messages go from child to parent only");              \
     _Static_assert((ID) > 0 && (ID) <= 0xffff, #P "::" #M ": id must be 1..0xffff");               \
     typedef struct ipc_##P##_##M {                                                                 \
         IPC_PARAMS_##P##_##M(IPC__FIELD, ipc_##P##_##M) char ipc__empty;                           \
@@ -127,7 +127,7 @@
     extern const ipc_msg_desc ipc_##P##_##M##_desc;                                                \
     typedef int ipc_##P##_##M##_handler(void *ctx, ipc_msg *msg, ipc_##P##_##M *in,                \
                                         ipc_##P##_##M##_reply *out);                               \
-    static inline int ipc_##P##_##M##_write(ipc_msg *msg, const ipc_##P##_##M *in)                \
+    static inline int ipc_##P##_##M##_write(ipc_msg *msg, const ipc_##P##_##M *in)                 \
     {                                                                                              \
         return ipc_params_write(&ipc_##P##_##M##_desc, false, msg, in);                            \
     }                                                                                              \
@@ -179,20 +179,23 @@
     IPC_PROTOCOL_##P(IPC__DECL_MSG) extern const ipc_protocol_desc ipc_##P##_protocol;
 
 /* ---- definitions: in exactly one .c file (ipc/protocols.c) ---- */
-#define IPC__PROTODESC_BOOL(x) NULL
-#define IPC__PROTODESC_INT32(x) NULL
+#define IPC__PROTODESC_BOOL(x)   NULL
+#define IPC__PROTODESC_INT32(x)  NULL
 #define IPC__PROTODESC_UINT32(x) NULL
-#define IPC__PROTODESC_INT64(x) NULL
+#define IPC__PROTODESC_INT64(x)  NULL
 #define IPC__PROTODESC_UINT64(x) NULL
 #define IPC__PROTODESC_DOUBLE(x) NULL
 #define IPC__PROTODESC_STRING(x) NULL
-#define IPC__PROTODESC_BYTES(x) NULL
-#define IPC__PROTODESC_FD(x) NULL
-#define IPC__PROTODESC_PROTO(x) (&IPC_STRUCT_##x##_D)
+#define IPC__PROTODESC_BYTES(x)  NULL
+#define IPC__PROTODESC_FD(x)     NULL
+#define IPC__PROTODESC_PROTO(x)  (&IPC_STRUCT_##x##_D)
 
 #define IPC__PDESC(T, K, name, x) {#name, IPC_PK_##K, offsetof(T, name), IPC__PROTODESC_##K(x)},
 /* Arrays end in a sentinel so that an empty list is still valid C. */
-#define IPC__PDESC_END {NULL, IPC_PK_BOOL, 0, NULL}
+#define IPC__PDESC_END                                                                             \
+    {                                                                                              \
+        NULL, IPC_PK_BOOL, 0, NULL                                                                 \
+    }
 #define IPC__NELEM(a) (sizeof(a) / sizeof((a)[0]))
 
 #define IPC__DEF_MSG(P, M, ID, R, S, D)                                                            \
@@ -221,7 +224,7 @@
 #define IPC__DEF_MSGPTR(P, M, ID, R, S, D) &ipc_##P##_##M##_desc,
 
 #define IPC_DEFINE_PROTOCOL(P)                                                                     \
-    IPC_PROTOCOL_##P(IPC__DEF_MSG) static const ipc_msg_desc *const ipc__##P##_msgs[] = {         \
+    IPC_PROTOCOL_##P(IPC__DEF_MSG) static const ipc_msg_desc *const ipc__##P##_msgs[] = {          \
         IPC_PROTOCOL_##P(IPC__DEF_MSGPTR)};                                                        \
     const ipc_protocol_desc ipc_##P##_protocol = {#P, IPC_CLASS_##P, IPC__NELEM(ipc__##P##_msgs),  \
                                                   ipc__##P##_msgs};
