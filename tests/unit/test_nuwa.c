@@ -1020,6 +1020,22 @@ START_TEST(nuwa_main_killed_takes_nuwa_and_spares_with_it)
     ck_assert_msg(left == 0, "%d process(es) survived main", left);
     for (int i = 0; i < 4; i++)
         ck_assert(reaped(pids[i]));
+    /* Any other descendant reparented to us (a sanitizer's helper task caught
+     * by the parent-death signal, say) must be gone too: reap until none is
+     * left, and fail if one is still alive after the grace period. */
+    int survivors = 1;
+    end = now_ms() + 5000;
+    while (now_ms() < end) {
+        int status;
+        pid_t got = waitpid(-1, &status, WNOHANG);
+        if (got < 0 && errno == ECHILD) {
+            survivors = 0;
+            break;
+        }
+        if (got == 0)
+            usleep(10000);
+    }
+    ck_assert_msg(!survivors, "a descendant of main survived it");
     rig_assert_no_leaks();
 }
 END_TEST
