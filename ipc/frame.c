@@ -1,7 +1,10 @@
 /* Incremental frame decoder (docs/wire-format.md, "Framing and fds"). Bytes go
- * to a staging buffer, except long payload tails which are read in place. */
+ * to a staging buffer, except long payload tails which are read in place.
+ * Payload buffers come from the large-buffer cache (bufpool_internal.h) and
+ * go back to it when the message is freed. */
 #include "ipc/frame.h"
 
+#include "bufpool_internal.h"
 #include "ipc/errors.h"
 #include "msg_internal.h"
 
@@ -13,6 +16,10 @@
 #define STAGE_SIZE (64u * 1024u)
 /* A payload tail at least this long is read straight into the payload buffer. */
 #define ZERO_COPY_MIN 4096u
+/* A frame's payload buffer is allocated up front up to this size; beyond it,
+ * memory follows the bytes received (it doubles with what has arrived), so a
+ * header that lies about its size costs at most this much per channel. */
+#define UPFRONT_MAX (512u * 1024u)
 
 struct ipc_frame_decoder {
     ipc_frame_limits lim;
@@ -27,7 +34,8 @@ struct ipc_frame_decoder {
     int have_header;
     ipc_msg_header hdr;
     uint8_t *payload;
-    size_t payload_cap, payload_got;
+    size_t payload_cap; /* the buffer's real size; may exceed the payload */
+    size_t payload_got;
 
     int *fdq; /* ring of received fds not yet given to a message */
     size_t fdq_head, fdq_len, fdq_cap;
@@ -90,7 +98,7 @@ void ipc_frame_decoder_free(ipc_frame_decoder *d)
     close_queued_fds(d);
     free(d->ready);
     free(d->fdq);
-    free(d->payload);
+    ipc__buf_put(d->payload, d->payload_cap);
     free(d->stage);
     free(d);
 }
@@ -103,7 +111,7 @@ static int fail(ipc_frame_decoder *d, int err)
         d->err = err;
         d->err_type = d->have_header ? d->hdr.type : 0;
         close_queued_fds(d);
-        free(d->payload);
+        ipc__buf_put(d->payload, d->payload_cap);
         d->payload = NULL;
         d->payload_cap = d->payload_got = 0;
         d->have_header = 0;
@@ -185,9 +193,10 @@ static int emit(ipc_frame_decoder *d)
     d->fdq_len -= nfds;
 
     uint8_t *payload = d->payload;
+    size_t cap = d->payload_cap;
     d->payload = NULL;
     d->payload_cap = d->payload_got = 0;
-    ipc_msg *m = ipc__msg_from_frame(&d->hdr, payload, fds); /* takes both */
+    ipc_msg *m = ipc__msg_from_frame(&d->hdr, payload, cap, fds); /* takes both */
     if (!m || push_ready(d, m) != 0) {
         ipc_msg_free(m);
         return fail(d, -ENOMEM); /* with have_header still set: names the type */
@@ -196,25 +205,35 @@ static int emit(ipc_frame_decoder *d)
     return 0;
 }
 
-/* Grows the payload buffer towards `want` bytes (never beyond the frame). */
+/* Grows the payload buffer towards `want` bytes (never beyond the frame),
+ * through the buffer cache: its size class may give more than asked. */
 static int grow_payload(ipc_frame_decoder *d, size_t want)
 {
     if (want <= d->payload_cap)
         return 0;
-    uint8_t *p = realloc(d->payload, want);
+    size_t cap;
+    uint8_t *p = ipc__buf_grow(d->payload, d->payload_got, d->payload_cap, want, &cap);
     if (!p)
         return fail(d, -ENOMEM);
     d->payload = p;
-    d->payload_cap = want;
+    d->payload_cap = cap;
     return 0;
 }
 
-/* Room for the next chunk: doubles what has arrived, at least 64 KiB. Memory
- * follows the bytes received, so a lying size costs the liar, not us. */
+/* The part of the payload buffer this frame may fill. */
+static size_t payload_room_end(const ipc_frame_decoder *d)
+{
+    size_t size = d->hdr.payload_size;
+    return d->payload_cap < size ? d->payload_cap : size;
+}
+
+/* Room for the next chunk: up to UPFRONT_MAX at first, then doubling what
+ * has arrived. Memory follows the bytes received, so a lying size costs the
+ * liar, not us. */
 static size_t next_payload_cap(const ipc_frame_decoder *d)
 {
     size_t size = d->hdr.payload_size;
-    size_t step = d->payload_got > STAGE_SIZE ? d->payload_got : STAGE_SIZE;
+    size_t step = d->payload_got > UPFRONT_MAX ? d->payload_got : UPFRONT_MAX;
     return size - d->payload_got < step ? size : d->payload_got + step;
 }
 
@@ -254,7 +273,7 @@ static int parse(ipc_frame_decoder *d)
         size_t take = avail < need ? avail : need;
         /* Grow as space() does, geometrically and only when full;
          * next_payload_cap() >= payload_got + take since take <= STAGE_SIZE. */
-        if (d->payload_got + take > d->payload_cap && grow_payload(d, next_payload_cap(d)) != 0)
+        if (d->payload_got + take > payload_room_end(d) && grow_payload(d, next_payload_cap(d)) != 0)
             break;
         memcpy(d->payload + d->payload_got, d->stage + d->start, take);
         d->payload_got += take;
@@ -276,11 +295,11 @@ int ipc_frame_decoder_space(ipc_frame_decoder *d, uint8_t **buf, size_t *len)
         /* Grow only when full: next_payload_cap() rises with every byte
          * received, so growing on each call would realloc (copy) the whole
          * payload once per short read. */
-        if (d->payload_got == d->payload_cap && grow_payload(d, next_payload_cap(d)) != 0)
+        if (d->payload_got == payload_room_end(d) && grow_payload(d, next_payload_cap(d)) != 0)
             return d->err;
         d->zero_copy = 1;
         *buf = d->payload + d->payload_got;
-        *len = d->granted = d->payload_cap - d->payload_got;
+        *len = d->granted = payload_room_end(d) - d->payload_got;
         return 0;
     }
     if (d->start > 0) {
