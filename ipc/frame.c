@@ -20,6 +20,11 @@
  * memory follows the bytes received (it doubles with what has arrived), so a
  * header that lies about its size costs at most this much per channel. */
 #define UPFRONT_MAX (512u * 1024u)
+/* After a frame with at least this much payload the next read asks for just
+ * a header, so that the next payload of a stream of large messages is read in
+ * place instead of through the staging buffer (a syscall is cheaper than
+ * copying it). */
+#define HEADER_ONLY_AFTER (32u * 1024u)
 
 struct ipc_frame_decoder {
     ipc_frame_limits lim;
@@ -29,6 +34,7 @@ struct ipc_frame_decoder {
     uint8_t *stage; /* STAGE_SIZE bytes; [start, end) not parsed yet */
     size_t start, end;
     int zero_copy;  /* the last space() pointed into the payload */
+    int after_large; /* the last frame had >= HEADER_ONLY_AFTER of payload */
     size_t granted; /* bytes the last space() offered; commit may not exceed */
 
     int have_header;
@@ -192,6 +198,7 @@ static int emit(ipc_frame_decoder *d)
     d->fdq_head = d->fdq_cap ? (d->fdq_head + nfds) % d->fdq_cap : 0;
     d->fdq_len -= nfds;
 
+    d->after_large = d->hdr.payload_size >= HEADER_ONLY_AFTER;
     uint8_t *payload = d->payload;
     size_t cap = d->payload_cap;
     d->payload = NULL;
@@ -310,6 +317,8 @@ int ipc_frame_decoder_space(ipc_frame_decoder *d, uint8_t **buf, size_t *len)
     d->zero_copy = 0;
     *buf = d->stage + d->end;
     *len = d->granted = STAGE_SIZE - d->end;
+    if (!d->have_header && d->after_large && d->end < IPC_MSG_HEADER_SIZE)
+        *len = d->granted = IPC_MSG_HEADER_SIZE - d->end;
     return 0;
 }
 
