@@ -25,11 +25,14 @@
 #include <unistd.h>
 
 #define BENCH_MAX_ROUNDS 64
-#define BENCH_MAX_PEERS 16
-#define BENCH_MAX_PATHS 16
+#define BENCH_MAX_PEERS  16
+#define BENCH_MAX_PATHS  16
 /* A round (or a peer's exit) that takes longer than this is a hang. */
-#define BENCH_WATCHDOG_S 60
+#define BENCH_WATCHDOG_S      60
 #define BENCH_REAP_TIMEOUT_MS 5000
+/* A blocking receive or send on a message library that cannot tell a dead
+ * peer from a slow one gives up after this long. */
+#define BENCH_IO_TIMEOUT_S 20
 
 static uint64_t bench_now_ns(void)
 {
@@ -79,7 +82,10 @@ static double bench_series_quantile(const bench_series *s, double q)
     return sorted[lo] + (pos - lo) * (sorted[lo + 1] - sorted[lo]);
 }
 
-static double bench_series_median(const bench_series *s) { return bench_series_quantile(s, 0.5); }
+static double bench_series_median(const bench_series *s)
+{
+    return bench_series_quantile(s, 0.5);
+}
 
 /* Half the interquartile range relative to the median, in percent: the
  * "spread" printed beside every median. */
@@ -165,7 +171,10 @@ static void bench_install_signals(void)
 }
 
 /* Arms (seconds > 0) or disarms (0) the hang watchdog. */
-static void bench_watchdog(unsigned seconds) { alarm(seconds); }
+static void bench_watchdog(unsigned seconds)
+{
+    alarm(seconds);
+}
 
 /* Creates the run's temp dir under $TMPDIR (or /tmp). 0 or -errno. */
 static int bench_tmpdir_create(void)

@@ -18,10 +18,10 @@
 #include "ipc/msg.h"
 #include "ipc/proxy.h"
 
-#define LIPC_CLASS 0x7E
+#define LIPC_CLASS  0x7E
 #define LIPC_T_DATA IPC_MSG_TYPE(LIPC_CLASS, 1) /* bytes: the message */
-#define LIPC_T_CTL IPC_MSG_TYPE(LIPC_CLASS, 2)  /* u32 op, u32 size, u64 count */
-#define LIPC_INBOX 64
+#define LIPC_T_CTL  IPC_MSG_TYPE(LIPC_CLASS, 2) /* u32 op, u32 size, u64 count */
+#define LIPC_INBOX  64
 
 static const ipc_frame_limits lipc_limits = {
     .max_payload = BENCH_MAX_MSG + 64, /* a bytes field: length + data + padding */
@@ -373,7 +373,10 @@ static void lipc_peer_on_message(void *ctx, ipc_msg *msg)
         lipc_peer_fail(p, rc);
 }
 
-static void lipc_peer_on_error(void *ctx, int err) { lipc_peer_fail(ctx, err); }
+static void lipc_peer_on_error(void *ctx, int err)
+{
+    lipc_peer_fail(ctx, err);
+}
 
 static void lipc_peer_on_bad_message(void *ctx, int reason, uint32_t type, const char *name)
 {

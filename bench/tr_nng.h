@@ -19,7 +19,10 @@ typedef struct nng_conn {
     int open;
 } nng_conn;
 
-static int nngb_err(int e) { return -(BENCH_E_NNG_BASE + e); }
+static int nngb_err(int e)
+{
+    return -(BENCH_E_NNG_BASE + e);
+}
 
 static int nngb_send(bench_conn *c, const void *buf, size_t len)
 {
@@ -44,7 +47,8 @@ static int nngb_recv(bench_conn *c, void *buf, size_t len)
     return got == len ? 0 : -EPROTO;
 }
 
-static int nngb_recv_bulk(bench_conn *c, uint64_t count, size_t size, uint64_t *msgs, uint64_t *bytes)
+static int nngb_recv_bulk(bench_conn *c, uint64_t count, size_t size, uint64_t *msgs,
+                          uint64_t *bytes)
 {
     nng_conn *n = (nng_conn *)c;
     for (*msgs = 0, *bytes = 0; *msgs < count;) {
@@ -62,6 +66,15 @@ static int nngb_recv_bulk(bench_conn *c, uint64_t count, size_t size, uint64_t *
         *bytes += len;
     }
     return 0;
+}
+
+/* pair0 does not report a vanished peer either: time out instead of hang. */
+static int nngb_set_timeouts(nng_conn *n)
+{
+    int e = nng_socket_set_ms(n->sock, NNG_OPT_RECVTIMEO, BENCH_IO_TIMEOUT_S * 1000);
+    if (e == 0)
+        e = nng_socket_set_ms(n->sock, NNG_OPT_SENDTIMEO, BENCH_IO_TIMEOUT_S * 1000);
+    return e ? nngb_err(e) : 0;
 }
 
 static void nngb_free(nng_conn *n)
@@ -97,6 +110,8 @@ static int nngb_open(const bench_transport *tr, bench_conn **out)
         goto fail;
     }
     n->open = 1;
+    if ((rc = nngb_set_timeouts(n)) < 0)
+        goto fail;
     if ((e = nng_listen(n->sock, url, NULL, 0)) != 0) {
         rc = nngb_err(e);
         goto fail;
@@ -133,6 +148,8 @@ static int nngb_peer_main(const bench_transport *tr, int argc, char **argv)
         goto done;
     }
     n->open = 1;
+    if ((rc = nngb_set_timeouts(n)) < 0)
+        goto done;
     if ((e = nng_dial(n->sock, argv[1], NULL, 0)) != 0) {
         rc = nngb_err(e);
         goto done;

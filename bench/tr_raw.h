@@ -54,7 +54,8 @@ static int raw_recv(bench_conn *c, void *buf, size_t len)
     return raw_read_exact(((raw_conn *)c)->fd, buf, len);
 }
 
-static int raw_recv_bulk(bench_conn *c, uint64_t count, size_t size, uint64_t *msgs, uint64_t *bytes)
+static int raw_recv_bulk(bench_conn *c, uint64_t count, size_t size, uint64_t *msgs,
+                         uint64_t *bytes)
 {
     static uint8_t chunk[256 * 1024];
     raw_conn *r = (raw_conn *)c;

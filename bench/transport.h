@@ -15,7 +15,7 @@
 #include "harness.h"
 
 #define BENCH_CTL_SIZE 16
-#define BENCH_MAX_MSG (64u * 1024u)
+#define BENCH_MAX_MSG  (64u * 1024u)
 
 enum bench_op { BENCH_OP_READY = 1, BENCH_OP_ECHO, BENCH_OP_SINK, BENCH_OP_ACK, BENCH_OP_QUIT };
 
@@ -126,7 +126,8 @@ static int bench_peer_sink(bench_conn *c, const bench_ctl *ctl, uint8_t *buf)
     }
     if (rc < 0)
         return rc;
-    bench_ctl ack = {.op = BENCH_OP_ACK, .size = (uint32_t)(msgs ? bytes / msgs : 0), .count = msgs};
+    bench_ctl ack = {
+        .op = BENCH_OP_ACK, .size = (uint32_t)(msgs ? bytes / msgs : 0), .count = msgs};
     return c->tr->send_ctl(c, &ack);
 }
 

@@ -4,6 +4,8 @@
  * thread, except the Goodbye filter, which runs on the IO thread. */
 #include "ipc/actor.h"
 
+#include "actor_internal.h"
+
 #include "ipc/errors.h"
 #include "ipc/log.h"
 #include "ipc/protocols/IPC.h"
@@ -324,8 +326,11 @@ static void close_proxy(ipc_conn *c)
         return;
     c->proxy_closed = 1;
     /* A Goodbye still queued would be dropped by the close: the peer would
-     * then see a crash where there was a clean shutdown. */
-    if (c->goodbye_sent)
+     * then see a crash where there was a clean shutdown. After the peer's
+     * Goodbye, what we still had queued must reach it too: it reads until
+     * our end and reports those messages lost, instead of their vanishing
+     * here unreported. */
+    if (c->goodbye_sent || c->goodbye_received)
         ipc_proxy_flush(c->proxy, GOODBYE_FLUSH_MS);
     ipc_proxy_close(c->proxy);
 }
@@ -526,13 +531,13 @@ void ipc_resolver_drop(ipc_resolver *r)
 
 /* ---- receiving ---- */
 
+/* The caller has counted the message (unhandled or bad): once only. */
 static void report_bad(ipc_conn *c, const ipc_msg *msg, int err)
 {
     char name[IPC_MSG_NAME_MAX];
     ipc_msg_type_name(ipc_msg_type(msg), ipc_msg_flags(msg), name, sizeof name);
     ipc_log_warning(side_word(c->side), "bad message %s: %s (%s)", name, ipc_errname(err),
                     ipc_strerror(err));
-    count(c, &c->counts.bad);
     if (c->bad_fn)
         c->bad_fn(c->bad_ctx, c, msg, err);
     else
@@ -583,6 +588,7 @@ static void handle_constructor(ipc_conn *c, ipc_msg *msg)
     ipc_IPC_Constructor in = {0};
     int rc = ipc_IPC_Constructor_read(msg, &in);
     if (rc != 0) {
+        count(c, &c->counts.bad);
         report_bad(c, msg, IPC_E_PARAM);
         ipc_msg_free(msg);
         return;
@@ -591,6 +597,7 @@ static void handle_constructor(ipc_conn *c, ipc_msg *msg)
     ipc_actor *child = NULL;
     if (!manager || find_actor(c, in.routing_id) || in.routing_id == IPC_ROUTING_CONTROL ||
         in.routing_id == IPC_ROUTING_NONE) {
+        count(c, &c->counts.bad);
         report_bad(c, msg, IPC_E_BAD_SENDER);
         ipc_msg_free(msg);
         return;
@@ -618,6 +625,7 @@ static void handle_refused(ipc_conn *c, ipc_msg *msg)
 {
     ipc_IPC_ConstructorRefused in = {0};
     if (ipc_IPC_ConstructorRefused_read(msg, &in) != 0) {
+        count(c, &c->counts.bad);
         report_bad(c, msg, IPC_E_PARAM);
         ipc_msg_free(msg);
         return;
@@ -635,6 +643,7 @@ static void handle_delete(ipc_conn *c, ipc_msg *msg)
 {
     ipc_actor *a = find_actor(c, ipc_msg_routing_id(msg));
     if (!a || a == c->top) {
+        count(c, &c->counts.unhandled);
         report_bad(c, msg, IPC_E_UNHANDLED);
         ipc_msg_free(msg);
         return;
@@ -921,6 +930,12 @@ void ipc_conn_get_counts(const ipc_conn *c, ipc_conn_counts *out)
 pid_t ipc_conn_peer_pid(const ipc_conn *c)
 {
     return c->peer_pid;
+}
+
+void ipc__conn_set_peer_pid(ipc_conn *c, pid_t pid)
+{
+    if (pid > 0)
+        c->peer_pid = pid;
 }
 
 int ipc_conn_is_closing(const ipc_conn *c)

@@ -64,6 +64,7 @@ struct ipc_chan {
     int closed_io;    /* ipc_chan_close ran (or the child discarded it) */
     int err_reported; /* on_error has been called (or is never to be) */
     int got_hello;
+    pid_t expect_pid; /* opts->peer_pid: a bridge's known peer, or 0 */
     int in_read;      /* inside the read callback: flush at its end */
     int flush_after_read;
     pid_t peer_pid;   /* also read by other threads: under mu */
@@ -209,6 +210,7 @@ int ipc_chan_create(ipc_chan **out, const ipc_chan_opts *opts)
     c->fd = c->client_fd = c->client_map_fd = -1;
     c->peer_pid = -1;
     c->mode = opts->mode;
+    c->expect_pid = opts->peer_pid > 0 ? opts->peer_pid : 0;
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
     pthread_cond_init(&c->cv_space, NULL);
@@ -394,6 +396,8 @@ static void build_batch(ipc_chan *c, batch *b)
         b->nmsgs++;
         if (nfds) {
             b->nfds = nfds;
+            /* CMSG_SPACE pads past the fds; sendmsg passes the padding too. */
+            memset(b->ctl.buf, 0, CMSG_SPACE(nfds * sizeof(int)));
             memcpy(CMSG_DATA(&b->ctl.align), m->fds + (m->nfds - rem_fds), nfds * sizeof(int));
         }
         if (len < rem)
@@ -692,6 +696,32 @@ static void bad_message(ipc_chan *c, int reason, uint32_t type)
     fail_channel(c, reason);
 }
 
+/* The parent of `pid`, from /proc; -1 when unknown (gone, or /proc refused,
+ * as in a sandboxed child). */
+static pid_t parent_of(pid_t pid)
+{
+    char path[64], buf[512];
+    snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -1;
+    ssize_t n;
+    do
+        n = read(fd, buf, sizeof buf - 1);
+    while (n < 0 && errno == EINTR);
+    close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    /* "pid (comm) state ppid ...": comm may hold anything, even ')'. */
+    char *rp = strrchr(buf, ')');
+    char state;
+    int ppid;
+    if (!rp || sscanf(rp + 1, " %c %d", &state, &ppid) != 2)
+        return -1;
+    return (pid_t)ppid;
+}
+
 /* The hello: routing NONE, an int32 pid and nothing else. */
 static int take_hello(ipc_chan *c, ipc_msg *m)
 {
@@ -701,10 +731,17 @@ static int take_hello(ipc_chan *c, ipc_msg *m)
     if (c->got_hello || ipc_msg_routing_id(m) != IPC_ROUTING_NONE || m->nfds != 0 ||
         ipc_pickle_read_i32(&it, &pid) != 0 || ipc_pickle_iter_end(&it) != 0 || pid <= 0)
         return IPC_E_BAD_HELLO;
+    if (c->expect_pid && pid != c->expect_pid)
+        return IPC_E_BAD_HELLO;
+    /* SO_PEERCRED names whoever called socketpair(): us, the peer, or, for a
+     * bridge whose peer we were told, our parent (the main process); for a
+     * fork server's pair (B2G's AddNewProcess), the fork server: our parent
+     * as seen by the process it forked, the peer's parent as seen by main. */
     struct ucred cred;
     socklen_t len = sizeof cred;
     if (getsockopt(c->fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) == 0 && cred.pid > 0 &&
-        cred.pid != getpid() && cred.pid != pid)
+        cred.pid != getpid() && cred.pid != pid &&
+        !(c->expect_pid && (cred.pid == getppid() || cred.pid == parent_of(pid))))
         return IPC_E_BAD_HELLO;
     c->got_hello = 1;
     pthread_mutex_lock(&c->mu);

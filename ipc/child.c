@@ -18,10 +18,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_BUILD_ID 128u
-#define MAX_FD_NUMBER (1 << 20)
+#define MAX_BUILD_ID    128u
+#define MAX_FD_NUMBER   (1 << 20)
 #define DEFAULT_PAUSE_S 30u
-#define MAX_PAUSE_S 86400u
+#define MAX_PAUSE_S     86400u
 
 /* ---- argument parsing (pure) ---- */
 
@@ -110,8 +110,9 @@ static int parse_one(ipc_child_args *a, const char *key, const char *val, unsign
     static const struct {
         const char *name;
         unsigned bit;
-    } keys[] = {{"-parentPid", K_PID},       {"-parentBuildId", K_BUILD}, {"-processType", K_TYPE},
-                {"-channelFd", K_CHAN},      {"-prefsHandle", K_PREFS},   {"-prefsLen", K_PREFSLEN},
+    } keys[] = {{"-parentPid", K_PID},         {"-parentBuildId", K_BUILD},
+                {"-processType", K_TYPE},      {"-channelFd", K_CHAN},
+                {"-prefsHandle", K_PREFS},     {"-prefsLen", K_PREFSLEN},
                 {"-crashInfoHandle", K_CRASH}, {"-fds", K_FDS}};
     unsigned bit = 0;
     unsigned long v;
@@ -202,7 +203,8 @@ static void debug_pause(const char *type)
                        "\n\nCHILDCHILDCHILDCHILD (process type %s)\n  debug me @ %d\n\n", type,
                        (int)getpid());
     if (len > 0) {
-        ssize_t w = write(STDERR_FILENO, line, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1);
+        ssize_t w =
+            write(STDERR_FILENO, line, (size_t)len < sizeof line ? (size_t)len : sizeof line - 1);
         (void)w;
     }
     struct timespec left = {(time_t)n, 0};
@@ -282,8 +284,8 @@ int ipc_child_init(int argc, char **argv, ipc_child_info *info)
     if (a.crash_fd >= 0 && (rc = map_crash_page(a.crash_fd, &info->crash_page)) < 0)
         goto fail;
     if ((rc = ipc_sandbox_apply(a.process_type, info->crash_page)) < 0) {
-        fprintf(stderr, "ipc child %d: sandbox for %s failed: %s\n", (int)getpid(),
-                a.process_type, ipc_strerror(rc));
+        fprintf(stderr, "ipc child %d: sandbox for %s failed: %s\n", (int)getpid(), a.process_type,
+                ipc_strerror(rc));
         info->exit_code = IPC_CHILD_EXIT_SANDBOX;
         goto fail;
     }

@@ -311,8 +311,8 @@ static int publish(const char *dir, const char *tmp, const ipc_crash_info *info,
     return -EEXIST;
 }
 
-int ipc_crash_report_write(const char *dir, const ipc_crash_info *info,
-                           const ipc_crash_ring *ring, char *path, size_t pathlen)
+int ipc_crash_report_write(const char *dir, const ipc_crash_info *info, const ipc_crash_ring *ring,
+                           char *path, size_t pathlen)
 {
     char tmp[PATH_MAX];
     char *text = NULL;
@@ -323,8 +323,8 @@ int ipc_crash_report_write(const char *dir, const ipc_crash_info *info,
     for (const char *c = info->process_type; *c; c++)
         if (!((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') || *c == '-' || *c == '_'))
             return -EINVAL;
-    int w = snprintf(tmp, sizeof tmp, "%s/.ipc-crash-%d-%d.tmp", dir, (int)getpid(),
-                     (int)info->pid);
+    int w =
+        snprintf(tmp, sizeof tmp, "%s/.ipc-crash-%d-%d.tmp", dir, (int)getpid(), (int)info->pid);
     if (w < 0 || (size_t)w >= sizeof tmp)
         return -ENAMETOOLONG;
     if ((rc = ipc_crash_report_format(info, ring, &text, &len)) < 0)
@@ -379,7 +379,8 @@ static int expect_kv(struct cursor *c, const char *key, char *val, size_t vallen
     int rc = next_line(c, &line, &len);
     if (rc < 0)
         return rc;
-    if (len < klen + 2 || memcmp(line, key, klen) != 0 || line[klen] != ':' || line[klen + 1] != ' ')
+    if (len < klen + 2 || memcmp(line, key, klen) != 0 || line[klen] != ':' ||
+        line[klen + 1] != ' ')
         return IPC_E_PARAM;
     size_t n = len - klen - 2;
     if (n == 0)

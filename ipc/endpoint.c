@@ -2,6 +2,7 @@
  * may create them. */
 #include "ipc/endpoint.h"
 
+#include "actor_internal.h"
 #include "ipc/chan.h"
 #include "ipc/errors.h"
 
@@ -126,12 +127,14 @@ int ipc_endpoint_bind(ipc_endpoint *ep, ipc_loop *loop, ipc_actor *actor, const 
     ipc_conn_opts co = {.proxy = {.mode = IPC_CHAN_CLIENT,
                                   .fd = fd,
                                   .side = ep->side,
-                                  .listener_loop = loop},
+                                  .listener_loop = loop,
+                                  .peer_pid = ep->other_pid},
                         .label = label};
     ipc_conn *c;
     int rc = ipc_conn_new(&c, &co); /* takes fd */
     if (rc != 0)
         return rc;
+    ipc__conn_set_peer_pid(c, ep->other_pid);
     rc = ipc_conn_bind(c, actor);
     if (rc != 0) {
         ipc_conn_free(c);

@@ -3,6 +3,7 @@
  * and bad messages each have one place to happen. */
 #include "ipc/host.h"
 
+#include "actor_internal.h"
 #include "ipc/errors.h"
 
 #include <errno.h>
@@ -29,6 +30,7 @@ struct ipc_host {
     int killed;     /* we killed it: not a crash */
     int pidfd;      /* adopted processes */
     struct event *pidev;
+    struct event *grace; /* after the death: waits for the channel's end */
     char process_type[IPC_CRASH_TYPE_MAX];
 };
 
@@ -62,14 +64,34 @@ static void on_bad_message(void *ctx, ipc_conn *c, const ipc_msg *msg, int err)
     ipc_conn_fail(c, IPC_E_BAD_SENDER);
 }
 
+/* How long a dead child's channel may stay open before the host stops
+ * waiting for its end of stream (its fd lives on in another process). */
+#define EXIT_GRACE_MS 2000
+
+static void on_grace(evutil_socket_t fd, short what, void *arg)
+{
+    ipc_host *h = arg;
+    (void)fd;
+    (void)what;
+    if (h->conn && !ipc_conn_is_closing(h->conn))
+        ipc_conn_fail(h->conn, IPC_E_PEER_CLOSED);
+}
+
 static void mark_exited(ipc_host *h, const ipc_crash_info *info, const char *path)
 {
     if (h->exited)
         return;
     h->exited = 1;
-    /* The channel's EOF usually says it first; if not, the death does. */
-    if (h->conn && !ipc_conn_is_closing(h->conn))
-        ipc_conn_fail(h->conn, IPC_E_PEER_CLOSED);
+    /* The death may be seen before the IO thread has read what the child
+     * wrote last (its Goodbye: a clean shutdown, not a crash). The channel's
+     * end of stream comes after those bytes and decides how the actors end;
+     * the death decides only if that end never comes. */
+    if (h->conn && !ipc_conn_is_closing(h->conn)) {
+        struct timeval tv = {EXIT_GRACE_MS / 1000, (EXIT_GRACE_MS % 1000) * 1000};
+        h->grace = evtimer_new(ipc_loop_base(h->loop), on_grace, h);
+        if (!h->grace || evtimer_add(h->grace, &tv) != 0)
+            ipc_conn_fail(h->conn, IPC_E_PEER_CLOSED);
+    }
     if (h->exited_fn)
         h->exited_fn(h->ctx, h, info, path ? path : "");
 }
@@ -105,12 +127,13 @@ static int new_host(const ipc_host_opts *opts, ipc_host **out)
     return 0;
 }
 
-static int make_conn(ipc_host *h, const char *label, ipc_chan_mode mode, int fd)
+static int make_conn(ipc_host *h, const char *label, ipc_chan_mode mode, int fd, pid_t expect)
 {
     ipc_conn_opts co = {.proxy = {.mode = mode,
                                   .fd = fd,
                                   .side = IPC_SIDE_PARENT,
-                                  .listener_loop = h->loop},
+                                  .listener_loop = h->loop,
+                                  .peer_pid = expect},
                         .label = label};
     int rc = ipc_conn_new(&h->conn, &co);
     if (rc != 0)
@@ -122,6 +145,8 @@ static int make_conn(ipc_host *h, const char *label, ipc_chan_mode mode, int fd)
 
 static void destroy(ipc_host *h)
 {
+    if (h->grace)
+        event_free(h->grace);
     if (h->pidev)
         event_free(h->pidev);
     if (h->pidfd >= 0)
@@ -144,6 +169,8 @@ static void on_launched(void *ctx, const ipc_proc_launch_result *res, ipc_proc *
     int err = res->err;
     if (err == 0) {
         h->pid = ipc_proc_pid(proc);
+        if (h->conn)
+            ipc__conn_set_peer_pid(h->conn, h->pid);
         err = ipc_proc_watch(proc, h->loop, on_proc_exit, h);
     }
     if (err != 0 && h->conn && !ipc_conn_is_closing(h->conn))
@@ -158,7 +185,7 @@ int ipc_host_launch(const ipc_host_opts *opts, ipc_host **out)
     int rc = new_host(opts, &h);
     if (rc != 0)
         return rc;
-    rc = make_conn(h, opts->label, IPC_CHAN_SERVER, -1);
+    rc = make_conn(h, opts->label, IPC_CHAN_SERVER, -1, 0);
     if (rc != 0)
         goto fail;
     ipc_proc_opts po = opts->proc;
@@ -203,9 +230,12 @@ int ipc_host_adopt(const ipc_host_opts *opts, pid_t pid, int fd, ipc_host **out)
         return rc;
     }
     h->pid = pid;
-    rc = make_conn(h, opts->label, IPC_CHAN_CLIENT, fd); /* takes fd */
+    /* Someone else made the pair (the fork server): the hello must name the
+     * process we were told about. */
+    rc = make_conn(h, opts->label, IPC_CHAN_CLIENT, fd, pid); /* takes fd */
     if (rc != 0)
         goto fail;
+    ipc__conn_set_peer_pid(h->conn, pid);
     h->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (h->pidfd < 0) {
         rc = -errno;
@@ -277,5 +307,8 @@ int ipc_host_child_conn(ipc_loop *loop, int channel_fd, const char *label, ipc_c
                                   .side = IPC_SIDE_CHILD,
                                   .listener_loop = loop},
                         .label = label};
-    return ipc_conn_new(out, &co);
+    int rc = ipc_conn_new(out, &co);
+    if (rc == 0)
+        ipc__conn_set_peer_pid(*out, getppid()); /* the parent launched us */
+    return rc;
 }

@@ -159,7 +159,7 @@ static const char *event_word(ipc_log_event ev)
     case IPC_LOG_SEND_REPLY:
         return "Sending reply ";
     case IPC_LOG_RECV_REPLY:
-        return "Received reply ";
+        return "Received "; /* Gecko logs a reply it receives as "Received " */
     }
     return "?";
 }

@@ -178,8 +178,8 @@ static int decode_header(ipc_pickle_iter *it, uint32_t *count)
 {
     uint32_t magic, version;
     int rc;
-    if ((rc = ipc_pickle_read_u32(it, &magic)) < 0 || (rc = ipc_pickle_read_u32(it, &version)) < 0 ||
-        (rc = ipc_pickle_read_u32(it, count)) < 0)
+    if ((rc = ipc_pickle_read_u32(it, &magic)) < 0 ||
+        (rc = ipc_pickle_read_u32(it, &version)) < 0 || (rc = ipc_pickle_read_u32(it, count)) < 0)
         return rc;
     if (magic != IPC_PREFS_MAGIC || version != IPC_PREFS_VERSION)
         return IPC_E_PARAM;

@@ -48,7 +48,7 @@ void ipc_proc_opts_init(ipc_proc_opts *opts)
  * because only async-signal-safe calls may run between fork and exec ---- */
 
 #define PLAN_MAX_MAPS (IPC_PROC_MAX_FDS + 3)
-#define MAX_ARGS 256
+#define MAX_ARGS      256
 
 enum exec_step { STEP_FDS = 1, STEP_PDEATHSIG = 2, STEP_EXECVE = 3 };
 
@@ -161,8 +161,7 @@ static int fds_arg(struct plan *p, int *argc, const int *child_fds, size_t n)
     return push_arg(p, argc, "%s", buf);
 }
 
-static int plan_args(struct plan *p, const ipc_proc_opts *o, const int *child_fds,
-                     size_t prefs_len)
+static int plan_args(struct plan *p, const ipc_proc_opts *o, const int *child_fds, size_t prefs_len)
 {
     int argc = 0, rc = 0;
     while (o->argv && o->argv[argc])
@@ -179,8 +178,8 @@ static int plan_args(struct plan *p, const ipc_proc_opts *o, const int *child_fd
     const char *id = o->build_id ? o->build_id : ipc_build_id();
     if ((rc = push_arg(p, &argc, "-ipcChild")) < 0 || (rc = push_arg(p, &argc, "-parentPid")) < 0 ||
         (rc = push_arg(p, &argc, "%d", (int)p->parent_pid)) < 0 ||
-        (rc = push_arg(p, &argc, "-parentBuildId")) < 0 || (rc = push_arg(p, &argc, "%s", id)) < 0 ||
-        (rc = push_arg(p, &argc, "-processType")) < 0 ||
+        (rc = push_arg(p, &argc, "-parentBuildId")) < 0 ||
+        (rc = push_arg(p, &argc, "%s", id)) < 0 || (rc = push_arg(p, &argc, "-processType")) < 0 ||
         (rc = push_arg(p, &argc, "%s", o->process_type)) < 0 ||
         (rc = push_arg(p, &argc, "-crashInfoHandle")) < 0 ||
         (rc = push_arg(p, &argc, "%d", IPC_CHILD_CRASHINFO_FD)) < 0)
@@ -193,8 +192,8 @@ static int plan_args(struct plan *p, const ipc_proc_opts *o, const int *child_fd
                      (rc = push_arg(p, &argc, "-prefsLen")) < 0 ||
                      (rc = push_arg(p, &argc, "%zu", prefs_len)) < 0))
         return rc;
-    if (o->nfds && ((rc = push_arg(p, &argc, "-fds")) < 0 ||
-                    (rc = fds_arg(p, &argc, child_fds, o->nfds)) < 0))
+    if (o->nfds &&
+        ((rc = push_arg(p, &argc, "-fds")) < 0 || (rc = fds_arg(p, &argc, child_fds, o->nfds)) < 0))
         return rc;
     return 0;
 }
@@ -231,7 +230,8 @@ static int shuffle_fds(int *src, const int *dst, size_t n, int lowest_safe)
         for (size_t j = i + 1; j < n; j++) {
             if (src[j] != dst[i])
                 continue;
-            if (tmp < 0 && (tmp = (int)syscall(SYS_fcntl, src[j], F_DUPFD_CLOEXEC, lowest_safe)) < 0)
+            if (tmp < 0 &&
+                (tmp = (int)syscall(SYS_fcntl, src[j], F_DUPFD_CLOEXEC, lowest_safe)) < 0)
                 return -errno;
             src[j] = tmp;
         }
@@ -264,8 +264,8 @@ static int close_brute(const int *keep, size_t nkeep)
 /* getdents64's record: u64 ino, s64 off, u16 reclen, u8 type, name. */
 static int close_by_proc(const int *keep, size_t nkeep)
 {
-    int dir = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/fd",
-                           O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int dir =
+        (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dir < 0)
         return close_brute(keep, nkeep);
     char buf[4096] __attribute__((aligned(8)));
@@ -617,7 +617,8 @@ static void fill_info(ipc_proc *proc, int status)
     int nr;
     uint32_t arch;
     /* Only a SIGSYS death vouches for what the child wrote in the page. */
-    if (in->signal == SIGSYS && ipc_crashinfo_read(proc->crash_page, IPC_CRASHINFO_SIZE, &nr, &arch)) {
+    if (in->signal == SIGSYS &&
+        ipc_crashinfo_read(proc->crash_page, IPC_CRASHINFO_SIZE, &nr, &arch)) {
         in->syscall_nr = nr;
         ipc_syscall_name(nr, arch, in->syscall_name, sizeof in->syscall_name);
     }
@@ -660,10 +661,23 @@ int ipc__proc_try_reap(ipc_proc *proc, int block)
     if (r == 0)
         return 0;
     proc->reaped = 1;
-    close_fd(&proc->pidfd);
+    if (!proc->watch) /* a watch's event still uses the pidfd: detach() closes it */
+        close_fd(&proc->pidfd);
     fill_info(proc, status);
     write_report(proc);
     return 1;
+}
+
+void ipc__proc_mark_lost(ipc_proc *proc, int err)
+{
+    proc->reaped = 1;
+    fill_info(proc, 0);
+    proc->info.error = err;
+}
+
+void ipc__proc_close_pidfd(ipc_proc *proc)
+{
+    close_fd(&proc->pidfd);
 }
 
 static int64_t now_ms(void)

@@ -255,7 +255,8 @@ int ipc_proxy_create(ipc_proxy **out, const ipc_proxy_opts *opts)
         memcpy(p->filters, opts->filters, opts->nfilters * sizeof *p->filters);
         p->nfilters = p->filters_cap = opts->nfilters;
     }
-    ipc_chan_opts co = {opts->mode, opts->channel_id, fd, &io_listener, p, opts->limits};
+    ipc_chan_opts co = {opts->mode, opts->channel_id, fd,           &io_listener,
+                        p,          opts->limits,     opts->peer_pid};
     fd = -1; /* ipc_chan_create takes it either way */
     rc = ipc_chan_create(&p->chan, &co);
     if (rc)

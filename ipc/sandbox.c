@@ -4,6 +4,7 @@
 
 #include "ipc/crash.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/sched.h>
@@ -33,6 +34,12 @@
 #define IPC_SANDBOX_SANITIZER 0
 #endif
 
+/* What happens to a syscall outside the list. A debugging build may define
+ * it as SCMP_ACT_NOTIFY to list what a runtime needs (docs/process-model.md). */
+#ifndef IPC__SANDBOX_DEFAULT_ACTION
+#define IPC__SANDBOX_DEFAULT_ACTION SCMP_ACT_TRAP
+#endif
+
 /* si_code of a seccomp SIGSYS (asm-generic/siginfo.h; glibc lacks it). */
 #ifndef SYS_SECCOMP
 #define SYS_SECCOMP 1
@@ -52,6 +59,7 @@ enum { ACT_ALLOW, ACT_ERRNO };
 struct cond {
     unsigned arg; /* 0: no condition; else argument index + 1 */
     uint64_t mask, value;
+    int self; /* value is the caller's pid, known only when the filter is built */
 };
 
 struct rule {
@@ -64,10 +72,12 @@ struct rule {
     const char *doc;
 };
 
+/* clang-format off */
 #define LOW32 0xffffffffull
-#define ALLOW(n, t) {n, t, B_ANY, ACT_ALLOW, 0, {0, 0, 0}, "allow"}
-#define ALLOW_IF(n, t, b, arg, mask, val, doc) {n, t, b, ACT_ALLOW, 0, {(arg) + 1, mask, val}, doc}
-#define DENY(n, t, b, e, doc) {n, t, b, ACT_ERRNO, e, {0, 0, 0}, doc}
+#define ALLOW(n, t) {n, t, B_ANY, ACT_ALLOW, 0, {0, 0, 0, 0}, "allow"}
+#define ALLOW_IF(n, t, b, arg, mask, val, doc)                                                     \
+    {n, t, b, ACT_ALLOW, 0, {(arg) + 1, mask, val, 0}, doc}
+#define DENY(n, t, b, e, doc) {n, t, b, ACT_ERRNO, e, {0, 0, 0, 0}, doc}
 
 static const struct rule rules[] = {
     /* memory */
@@ -87,9 +97,12 @@ static const struct rule rules[] = {
     /* identity and signals (tgkill: raise, abort, the SIGSYS reporter) */
     ALLOW("getpid", T_ALL), ALLOW("gettid", T_ALL), ALLOW("getppid", T_ALL), ALLOW("getuid", T_ALL),
     ALLOW("geteuid", T_ALL), ALLOW("getgid", T_ALL), ALLOW("getegid", T_ALL),
-    ALLOW("tgkill", T_ALL), ALLOW("rt_sigaction", T_ALL), ALLOW("rt_sigprocmask", T_ALL),
+    ALLOW("tgkill", T_ALL),
+    {"kill", T_CONTENT | T_DEMO | T_TEST, B_ANY, ACT_ALLOW, 0, {1, LOW32, 0, 1},
+     "allow if pid is the caller's own (raise; valgrind's default actions)"},
+    ALLOW("rt_sigaction", T_ALL), ALLOW("rt_sigprocmask", T_ALL),
     ALLOW("rt_sigreturn", T_ALL), ALLOW("sigaltstack", T_ALL), ALLOW("restart_syscall", T_ALL),
-    ALLOW("pause", T_ALL), ALLOW("rt_sigsuspend", T_ALL),
+    ALLOW("pause", T_ALL), ALLOW("rt_sigsuspend", T_ALL), ALLOW("rt_sigtimedwait", T_ALL),
     /* time */
     ALLOW("clock_gettime", T_ALL), ALLOW("clock_getres", T_ALL), ALLOW("gettimeofday", T_ALL),
     ALLOW("time", T_ALL), ALLOW("nanosleep", T_ALL), ALLOW("clock_nanosleep", T_ALL),
@@ -102,7 +115,7 @@ static const struct rule rules[] = {
     ALLOW("fstat", T_ALL),
     ALLOW_IF("newfstatat", T_ALL, B_ANY, 3, AT_EMPTY_PATH, AT_EMPTY_PATH,
              "allow if flags has AT_EMPTY_PATH (fstat)"),
-    {"newfstatat", T_ALL, B_PLAIN, ACT_ERRNO, EACCES, {4, AT_EMPTY_PATH, 0},
+    {"newfstatat", T_ALL, B_PLAIN, ACT_ERRNO, EACCES, {4, AT_EMPTY_PATH, 0, 0},
      "errno EACCES without AT_EMPTY_PATH (a path)"},
     ALLOW_IF("ioctl", T_ALL, B_ANY, 1, LOW32, TCGETS, "allow TCGETS (isatty)"),
     ALLOW_IF("ioctl", T_ALL, B_ANY, 1, LOW32, FIONREAD, "allow FIONREAD"),
@@ -146,18 +159,20 @@ static const struct rule rules[] = {
     /* Sanitizer builds only: LeakSanitizer at exit (a clone(CLONE_VM)
      * tracer that ptrace-attaches every thread and waits for it, reads
      * /proc/self/maps and /proc/self/task), symbolizing reports. */
-    {"ptrace", T_ALL, B_SAN, ACT_ALLOW, 0, {0, 0, 0}, "allow (sanitizer build)"},
-    {"wait4", T_CONTENT | T_DEMO | T_TEST, B_SAN, ACT_ALLOW, 0, {0, 0, 0}, "allow (sanitizer build)"},
-    {"prctl", T_ALL, B_SAN, ACT_ALLOW, 0, {0, 0, 0}, "allow (sanitizer build)"},
-    {"prlimit64", T_ALL, B_SAN, ACT_ALLOW, 0, {0, 0, 0}, "allow (sanitizer build)"},
-    {"open", T_ALL, B_SAN, ACT_ALLOW, 0, {0, 0, 0}, "allow (sanitizer build)"},
-    {"openat", T_ALL, B_SAN, ACT_ALLOW, 0, {0, 0, 0}, "allow (sanitizer build)"},
-    {"readlink", T_ALL, B_SAN, ACT_ALLOW, 0, {0, 0, 0}, "allow (sanitizer build)"},
-    {"readlinkat", T_ALL, B_SAN, ACT_ALLOW, 0, {0, 0, 0}, "allow (sanitizer build)"},
-    {"getdents64", T_ALL, B_SAN, ACT_ALLOW, 0, {0, 0, 0}, "allow (sanitizer build)"},
-    {"newfstatat", T_ALL, B_SAN, ACT_ALLOW, 0, {4, AT_EMPTY_PATH, 0},
+    {"ptrace", T_ALL, B_SAN, ACT_ALLOW, 0, {0, 0, 0, 0}, "allow (sanitizer build)"},
+    {"wait4", T_CONTENT | T_DEMO | T_TEST, B_SAN, ACT_ALLOW, 0, {0, 0, 0, 0}, "allow (sanitizer build)"},
+    {"prctl", T_ALL, B_SAN, ACT_ALLOW, 0, {0, 0, 0, 0}, "allow (sanitizer build)"},
+    {"prlimit64", T_ALL, B_SAN, ACT_ALLOW, 0, {0, 0, 0, 0}, "allow (sanitizer build)"},
+    {"open", T_ALL, B_SAN, ACT_ALLOW, 0, {0, 0, 0, 0}, "allow (sanitizer build)"},
+    {"openat", T_ALL, B_SAN, ACT_ALLOW, 0, {0, 0, 0, 0}, "allow (sanitizer build)"},
+    {"readlink", T_ALL, B_SAN, ACT_ALLOW, 0, {0, 0, 0, 0}, "allow (sanitizer build)"},
+    {"readlinkat", T_ALL, B_SAN, ACT_ALLOW, 0, {0, 0, 0, 0}, "allow (sanitizer build)"},
+    {"getdents", T_ALL, B_SAN, ACT_ALLOW, 0, {0, 0, 0, 0}, "allow (sanitizer build)"},
+    {"getdents64", T_ALL, B_SAN, ACT_ALLOW, 0, {0, 0, 0, 0}, "allow (sanitizer build)"},
+    {"newfstatat", T_ALL, B_SAN, ACT_ALLOW, 0, {4, AT_EMPTY_PATH, 0, 0},
      "allow without AT_EMPTY_PATH (sanitizer build)"},
 };
+/* clang-format on */
 
 static const struct {
     const char *name;
@@ -276,6 +291,21 @@ static void on_sigsys(int sig, siginfo_t *si, void *uctx)
     syscall(SYS_exit_group, 128 + sig); /* not reached: SIGSYS killed us */
 }
 
+/* Threads in this process, from /proc/self/task; -1 when unknown. */
+static int count_threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    if (!d)
+        return -1;
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL)
+        if (e->d_name[0] != '.')
+            n++;
+    closedir(d);
+    return n;
+}
+
 static int add_rule(scmp_filter_ctx ctx, const struct rule *r)
 {
     int nr = seccomp_syscall_resolve_name(r->name);
@@ -284,7 +314,8 @@ static int add_rule(scmp_filter_ctx ctx, const struct rule *r)
     uint32_t act = r->act == ACT_ALLOW ? SCMP_ACT_ALLOW : SCMP_ACT_ERRNO((uint32_t)r->err);
     if (!r->c.arg)
         return seccomp_rule_add(ctx, act, nr, 0);
-    struct scmp_arg_cmp cmp = {r->c.arg - 1, SCMP_CMP_MASKED_EQ, r->c.mask, r->c.value};
+    uint64_t value = r->c.self ? (uint64_t)(uint32_t)getpid() : r->c.value;
+    struct scmp_arg_cmp cmp = {r->c.arg - 1, SCMP_CMP_MASKED_EQ, r->c.mask, value};
     return seccomp_rule_add_array(ctx, act, nr, 1, &cmp);
 }
 
@@ -311,10 +342,22 @@ int ipc_sandbox_apply(const char *process_type, void *page)
         return -EINVAL;
     if (mask == 0)
         return 0;
-    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
+    scmp_filter_ctx ctx = seccomp_init(IPC__SANDBOX_DEFAULT_ACTION);
     if (!ctx)
         return -ENOMEM;
-    if ((rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1)) < 0)
+    /* TSYNC needs the seccomp(2) syscall (libseccomp API level 2). Where it
+     * is missing (valgrind implements only prctl), a single-threaded
+     * process loses nothing without it; a threaded one must not go on with
+     * threads left unfiltered. */
+    if (seccomp_api_get() >= 2)
+        rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
+    else
+        rc = count_threads() == 1 ? 0 : -EOPNOTSUPP;
+    /* Another architecture's syscall numbers (int 0x80 on x86-64) would slip
+     * past the names: kill the whole process, not just the thread. */
+    if (rc == 0 && seccomp_api_get() >= 3)
+        rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+    if (rc < 0)
         goto fail;
     for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
         if (rule_applies(&rules[i], mask) && (rc = add_rule(ctx, &rules[i])) < 0)

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -32,12 +33,16 @@ static int h_die(int argc, char **argv)
     setrlimit(RLIMIT_CORE, &rl); /* no core file in the test's directory */
     ipc_child_info info;
     rig_proc_child_init(argc, argv, &info);
+    ipc_child_info_dispose(&info); /* the prefs are not needed */
     char go;
     if (strcmp(argv[1], "wait-segv") == 0 && read(IPC_CHILD_CHANNEL_FD, &go, 1) != 1)
         return 6;
     if (strcmp(argv[1], "segv") == 0 || strcmp(argv[1], "wait-segv") == 0) {
-        volatile int *volatile p = NULL;
-        *p = 1;
+        /* A real fault on a page with no access (not a NULL store, which
+         * UBSan would report instead of letting it fault). */
+        volatile int *p = mmap(NULL, 4096, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+        if ((void *)p != MAP_FAILED)
+            *p = 1;
     } else if (strcmp(argv[1], "abort") == 0) {
         abort();
     }
@@ -229,19 +234,19 @@ START_TEST(crash_report_parse_rejects_hostile_text)
     ck_assert_int_eq(parse_str(edit(text, "pid: 4242", "pid:4242", buf, sizeof buf)), IPC_E_PARAM);
     ck_assert_int_eq(parse_str(edit(text, "signal: SIGSYS", "signal: SIGSEGV", buf, sizeof buf)),
                      IPC_E_PARAM);
-    ck_assert_int_eq(parse_str(edit(text, "signal_number: 31", "signal_number: 99", buf,
-                                    sizeof buf)),
-                     IPC_E_PARAM);
+    ck_assert_int_eq(
+        parse_str(edit(text, "signal_number: 31", "signal_number: 99", buf, sizeof buf)),
+        IPC_E_PARAM);
     ck_assert_int_eq(parse_str(edit(text, "exit_status: -", "exit_status: 3", buf, sizeof buf)),
                      IPC_E_PARAM);
-    ck_assert_int_eq(parse_str(edit(text, "core_dumped: yes", "core_dumped: maybe", buf,
-                                    sizeof buf)),
-                     IPC_E_PARAM);
+    ck_assert_int_eq(
+        parse_str(edit(text, "core_dumped: yes", "core_dumped: maybe", buf, sizeof buf)),
+        IPC_E_PARAM);
     ck_assert_int_eq(parse_str(edit(text, "error: -", "error: IPC_E_NOPE", buf, sizeof buf)),
                      IPC_E_PARAM);
-    ck_assert_int_eq(parse_str(edit(text, "syscall_number: 165", "syscall_number: -", buf,
-                                    sizeof buf)),
-                     IPC_E_PARAM);
+    ck_assert_int_eq(
+        parse_str(edit(text, "syscall_number: 165", "syscall_number: -", buf, sizeof buf)),
+        IPC_E_PARAM);
     ck_assert_int_eq(parse_str(edit(text, "messages: 2", "messages: 3", buf, sizeof buf)),
                      IPC_E_PARAM);
     ck_assert_int_eq(parse_str(edit(text, "messages: 2", "messages: 1", buf, sizeof buf)),
@@ -249,13 +254,13 @@ START_TEST(crash_report_parse_rejects_hostile_text)
     ck_assert_int_eq(parse_str(edit(text, "messages: 2", "messages: 4000000000", buf, sizeof buf)),
                      IPC_E_PARAM);
     ck_assert_int_eq(parse_str(edit(text, "sent A", "xmit A", buf, sizeof buf)), IPC_E_PARAM);
-    ck_assert_int_eq(parse_str(edit(text, "ipc-crash-report: 1", "ipc-crash-report: 2", buf,
-                                    sizeof buf)),
-                     IPC_E_PARAM);
-    ck_assert_int_eq(parse_str(edit(text, "process_type: content",
-                                    "process_type: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", buf,
-                                    sizeof buf)),
-                     IPC_E_BAD_SIZE);
+    ck_assert_int_eq(
+        parse_str(edit(text, "ipc-crash-report: 1", "ipc-crash-report: 2", buf, sizeof buf)),
+        IPC_E_PARAM);
+    ck_assert_int_eq(
+        parse_str(edit(text, "process_type: content",
+                       "process_type: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa", buf, sizeof buf)),
+        IPC_E_BAD_SIZE);
     /* An embedded NUL ends nothing early: the length rules. */
     memcpy(buf, text, len);
     buf[5] = '\0';

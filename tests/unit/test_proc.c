@@ -10,7 +10,9 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -166,8 +168,7 @@ static int hold_fd3(void)
 /* Puts `fd` on 3 (parking what was there), launches fdcheck with channel
  * `chan` (3 means that fd) and the extra fds, then puts the old 3 back before
  * anything may assert (it may be Check's own). `fd` is consumed. */
-static int launch_with_fd3(int fd, int chan, const ipc_proc_fd *fds, size_t nfds,
-                           ipc_proc **proc)
+static int launch_with_fd3(int fd, int chan, const ipc_proc_fd *fds, size_t nfds, ipc_proc **proc)
 {
     int saved = fcntl(3, F_DUPFD_CLOEXEC, 20);
     int ok = saved >= 0 && dup3(fd, 3, O_CLOEXEC) == 3;
@@ -267,8 +268,8 @@ START_TEST(proc_keep_list_fd_survives_at_its_number)
     ipc_proc *proc = run_fdcheck(sv[1], sv[0], &keep, 1, report, sizeof report);
     ck_assert_int_eq(ipc_proc_child_fd(proc, 0), p[1]);
     ck_assert_int_eq(ipc_proc_child_fd(proc, 1), -1);
-    snprintf(want, sizeof want, "open=0,1,2,3,%d, fds=%d, chan=3 type=test ppid=%d prefs=0\n",
-             p[1], p[1], (int)getpid());
+    snprintf(want, sizeof want, "open=0,1,2,3,%d, fds=%d, chan=3 type=test ppid=%d prefs=0\n", p[1],
+             p[1], (int)getpid());
     ck_assert_str_eq(report, want);
     close(p[1]);
     ck_assert_int_eq(peer_byte(p[0]), 'k');
@@ -344,8 +345,8 @@ START_TEST(proc_channel_and_keep_fd_swap_places)
     ck_assert_int_eq(ipc_proc_child_fd(proc, 0), n);
     char report[2048], want[160];
     read_report(sv[0], report, sizeof report);
-    snprintf(want, sizeof want, "open=0,1,2,3,%d, fds=%d, chan=3 type=test ppid=%d prefs=0\n", n,
-             n, (int)getpid());
+    snprintf(want, sizeof want, "open=0,1,2,3,%d, fds=%d, chan=3 type=test ppid=%d prefs=0\n", n, n,
+             (int)getpid());
     ck_assert_str_eq(report, want);
     ck_assert_int_eq(peer_byte(p[0]), 'k');
     expect_clean_exit(proc);
@@ -660,9 +661,11 @@ static int parse(const char *const *v)
 
 START_TEST(proc_child_args_strict)
 {
-    const char *ok[] = {"prog", "app-arg", "-ipcChild", "-parentPid", "42", "-parentBuildId",
-                        "b 1", "-processType", "content", "-channelFd", "3", "-prefsHandle",
-                        "4", "-prefsLen", "16", "-crashInfoHandle", "5", "-fds", "6,2,9", NULL};
+    const char *ok[] = {"prog",    "app-arg",        "-ipcChild", "-parentPid",
+                        "42",      "-parentBuildId", "b 1",       "-processType",
+                        "content", "-channelFd",     "3",         "-prefsHandle",
+                        "4",       "-prefsLen",      "16",        "-crashInfoHandle",
+                        "5",       "-fds",           "6,2,9",     NULL};
     ipc_child_args a;
     ck_assert_int_eq(ipc_child_parse_args(19, (char *const *)ok, &a), 0);
     ck_assert_int_eq(a.app_argc, 2);
@@ -677,20 +680,20 @@ START_TEST(proc_child_args_strict)
     ck_assert_int_eq(a.fds[2], 9);
 
 #define BAD(...) ck_assert_int_eq(parse((const char *const[]){__VA_ARGS__, NULL}), IPC_E_PARAM)
-#define HEAD "p", "-ipcChild", "-parentBuildId", "b", "-processType", "test"
-    BAD("p", "-parentPid", "1");                                  /* no marker */
-    BAD(HEAD);                                                    /* no pid */
+#define HEAD     "p", "-ipcChild", "-parentBuildId", "b", "-processType", "test"
+    BAD("p", "-parentPid", "1"); /* no marker */
+    BAD(HEAD);                   /* no pid */
     BAD(HEAD, "-parentPid", "0");
     BAD(HEAD, "-parentPid", "-5");
     BAD(HEAD, "-parentPid", "12a");
     BAD(HEAD, "-parentPid", "012");
     BAD(HEAD, "-parentPid", "99999999999999999999");
-    BAD(HEAD, "-parentPid", "1", "-parentPid", "1");              /* repeated */
-    BAD(HEAD, "-parentPid", "1", "-bogus", "1");                  /* unknown */
-    BAD(HEAD, "-parentPid");                                      /* no value */
-    BAD(HEAD, "-parentPid", "1", "-channelFd", "4");              /* fixed fds only */
-    BAD(HEAD, "-parentPid", "1", "-prefsHandle", "4");            /* no length */
-    BAD(HEAD, "-parentPid", "1", "-prefsLen", "4");               /* no handle */
+    BAD(HEAD, "-parentPid", "1", "-parentPid", "1");   /* repeated */
+    BAD(HEAD, "-parentPid", "1", "-bogus", "1");       /* unknown */
+    BAD(HEAD, "-parentPid");                           /* no value */
+    BAD(HEAD, "-parentPid", "1", "-channelFd", "4");   /* fixed fds only */
+    BAD(HEAD, "-parentPid", "1", "-prefsHandle", "4"); /* no length */
+    BAD(HEAD, "-parentPid", "1", "-prefsLen", "4");    /* no handle */
     BAD(HEAD, "-parentPid", "1", "-prefsHandle", "4", "-prefsLen", "99999999");
     BAD(HEAD, "-parentPid", "1", "-crashInfoHandle", "3");
     BAD(HEAD, "-parentPid", "1", "-fds", "");
@@ -708,16 +711,18 @@ START_TEST(proc_child_args_strict)
     char list[IPC_PROC_MAX_FDS * 4 + 8] = "";
     for (unsigned i = 0; i <= IPC_PROC_MAX_FDS; i++)
         strcat(list, i ? ",7" : "7");
-    const char *many[] = {"p", "-ipcChild", "-parentPid", "1", "-parentBuildId", "b",
-                          "-processType", "test", "-fds", list, NULL};
+    const char *many[] = {"p", "-ipcChild",    "-parentPid", "1",    "-parentBuildId",
+                          "b", "-processType", "test",       "-fds", list,
+                          NULL};
     ck_assert_int_eq(parse(many), IPC_E_PARAM);
 }
 END_TEST
 
 START_TEST(proc_child_init_rejects_unknown_type)
 {
-    const char *v[] = {"p", "-ipcChild", "-parentPid", "1", "-parentBuildId", ipc_build_id(),
-                       "-processType", "bogus", NULL};
+    const char *v[] = {
+        "p",     "-ipcChild", "-parentPid", "1", "-parentBuildId", ipc_build_id(), "-processType",
+        "bogus", NULL};
     ipc_child_info info;
     ck_assert_int_eq(ipc_child_init(8, (char **)v, &info), IPC_E_PARAM);
     ck_assert_int_eq(info.exit_code, IPC_CHILD_EXIT_ARGS);
@@ -821,21 +826,24 @@ START_TEST(proc_parent_death_takes_the_grandchild)
     line[n] = '\0';
     pid_t gc = (pid_t)atoi(line);
     ck_assert_int_gt(gc, 0);
-    int gcfd = (int)syscall(SYS_pidfd_open, gc, 0);
-    ck_assert_int_ge(gcfd, 0);
     ck_assert_int_eq(ipc_proc_kill(middle, SIGKILL), 0);
     ipc_crash_info info;
     ck_assert_int_eq(ipc_proc_wait(middle, T_MS, &info), 0);
     ck_assert_int_eq(info.signal, SIGKILL);
-    struct pollfd pfd = {gcfd, POLLIN, 0};
-    int dead = poll(&pfd, 1, T_MS);
-    if (dead != 1)
-        kill(gc, SIGKILL);
+    /* The grandchild is ours now (subreaper); it must die without help. */
     int status = 0;
-    ck_assert_int_eq(waitpid(gc, &status, 0), gc);
-    ck_assert_msg(dead == 1, "grandchild outlived its parent");
+    pid_t r = 0;
+    for (int i = 0; i < T_MS / 10 && r == 0; i++) {
+        r = waitpid(gc, &status, WNOHANG);
+        if (r == 0)
+            usleep(10 * 1000);
+    }
+    if (r == 0) {
+        kill(gc, SIGKILL);
+        waitpid(gc, &status, 0);
+    }
+    ck_assert_msg(r == gc, "grandchild outlived its parent (waitpid %d)", (int)r);
     ck_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
-    close(gcfd);
     ipc_proc_free(middle);
     close(sv[0]);
     prctl(PR_SET_CHILD_SUBREAPER, 0);
@@ -929,6 +937,234 @@ START_TEST(proc_launch_without_channel)
 }
 END_TEST
 
+/* ================= asynchronous launch and watching (on a loop) ================= */
+
+/* Runs `loop` on this thread until *flag is set or T_MS passes. */
+static void run_until(ipc_loop *loop, const int *flag)
+{
+    for (int i = 0; i < T_MS / 50 && !*flag; i++)
+        ck_assert_int_eq(ipc_loop_run_once(loop, 50), 0);
+    ck_assert_msg(*flag, "the loop never called back");
+}
+
+struct launched {
+    int done;
+    ipc_proc_launch_result res;
+    ipc_proc *proc;
+    int on_loop_thread;
+    pthread_t thread;
+    ipc_loop *loop;
+    int note[2]; /* written when done, for a waiter on another thread */
+};
+
+static void on_launched(void *ctx, const ipc_proc_launch_result *res, ipc_proc *proc)
+{
+    struct launched *l = ctx;
+    l->res = *res;
+    l->proc = proc;
+    l->on_loop_thread = ipc_loop_on_thread(l->loop);
+    l->thread = pthread_self();
+    l->done = 1;
+    if (l->note[1] >= 0)
+        rig_write_all(l->note[1], "d", 1);
+}
+
+START_TEST(proc_async_launch_calls_back_on_the_loop_thread)
+{
+    rig_fd_mark();
+    ipc_iothread *io;
+    ck_assert_int_eq(ipc_iothread_start(&io), 0);
+    struct launched l = {.loop = ipc_iothread_loop(io)};
+    ck_assert_int_eq(pipe2(l.note, O_CLOEXEC), 0);
+    int sv[2];
+    make_pair(sv);
+    rig_proc_launch rl;
+    rig_proc_prepare(&rl, "fdcheck", NULL, "test", sv[1]);
+    /* From this thread; the callback must come on the IO thread. */
+    ck_assert_int_eq(ipc_proc_launch_async(l.loop, &rl.opts, on_launched, &l), 0);
+    char d;
+    ck_assert_int_eq(rig_read_for(l.note[0], &d, 1, T_MS), 1);
+    ck_assert_int_eq(l.res.err, 0);
+    ck_assert_ptr_nonnull(l.proc);
+    ck_assert(l.on_loop_thread);
+    ck_assert(!pthread_equal(l.thread, pthread_self()));
+    char report[2048], want[128];
+    read_report(sv[0], report, sizeof report);
+    snprintf(want, sizeof want, "open=0,1,2,3, fds= chan=3 type=test ppid=%d prefs=0\n",
+             (int)getpid());
+    ck_assert_str_eq(report, want);
+    expect_clean_exit(l.proc); /* not watched: this thread may wait and free */
+    ipc_iothread_stop(io);
+    close(l.note[0]);
+    close(l.note[1]);
+    close(sv[0]);
+    rig_assert_no_leaks();
+}
+END_TEST
+
+START_TEST(proc_async_launch_reports_exec_failure)
+{
+    rig_fd_mark();
+    ipc_loop *loop;
+    ck_assert_int_eq(ipc_loop_new(&loop), 0);
+    struct launched l = {.loop = loop, .note = {-1, -1}};
+    int sv[2];
+    make_pair(sv);
+    rig_proc_launch rl;
+    rig_proc_prepare(&rl, "fdcheck", NULL, "test", sv[1]);
+    rl.opts.path = "/nonexistent/ipcrig-child";
+    ck_assert_int_eq(ipc_proc_launch_async(loop, &rl.opts, on_launched, &l), 0);
+    ck_assert_int_eq(l.done, 0); /* never before the loop runs */
+    run_until(loop, &l.done);
+    ck_assert_int_eq(l.res.err, IPC_E_EXEC);
+    ck_assert_int_eq(l.res.exec_errno, ENOENT);
+    ck_assert_str_eq(l.res.step, "execve");
+    ck_assert_ptr_null(l.proc);
+    ck_assert(l.on_loop_thread);
+    ipc_loop_free(loop);
+    close(sv[0]);
+    rig_assert_no_leaks();
+}
+END_TEST
+
+START_TEST(proc_async_launch_bad_options_fail_at_once)
+{
+    rig_fd_mark();
+    ipc_loop *loop;
+    ck_assert_int_eq(ipc_loop_new(&loop), 0);
+    struct launched l = {.loop = loop, .note = {-1, -1}};
+    int sv[2];
+    make_pair(sv);
+    rig_proc_launch rl;
+    rig_proc_prepare(&rl, "fdcheck", NULL, "nope", sv[1]);
+    ck_assert_int_eq(ipc_proc_launch_async(loop, &rl.opts, on_launched, &l), -EINVAL);
+    ck_assert_int_eq(fcntl(sv[1], F_GETFD), -1); /* taken anyway */
+    ck_assert_int_eq(ipc_loop_run_once(loop, 0), 0);
+    ck_assert_int_eq(l.done, 0); /* and no callback, ever */
+    ipc_loop_free(loop);
+    close(sv[0]);
+    rig_assert_no_leaks();
+}
+END_TEST
+
+struct exits {
+    int n;
+    ipc_crash_info info[2];
+    char path[2][PATH_MAX];
+    pid_t pid[2];
+    ipc_proc *other; /* killed when the first one is reported */
+};
+
+static void on_exit_cb(void *ctx, ipc_proc *proc, const ipc_crash_info *info,
+                       const char *report_path)
+{
+    struct exits *e = ctx;
+    ck_assert_int_lt(e->n, 2);
+    e->info[e->n] = *info;
+    snprintf(e->path[e->n], sizeof e->path[0], "%s", report_path);
+    e->pid[e->n] = ipc_proc_pid(proc);
+    e->n++;
+    if (e->other && e->other != proc) {
+        ck_assert_int_eq(ipc_proc_kill(e->other, SIGKILL), 0);
+        e->other = NULL;
+    }
+    ipc_proc_free(proc); /* allowed inside the callback */
+}
+
+static int both_reported(const struct exits *e)
+{
+    return e->n == 2;
+}
+
+/* Two children watched on one loop: one exits 4 (a crash report), and its
+ * callback kills the other (no report). */
+static void watch_two(int no_pidfd)
+{
+    rig_fd_mark();
+    char *dir = rig_tempdir();
+    ipc_loop *loop;
+    ck_assert_int_eq(ipc_loop_new(&loop), 0);
+    ipc__proc_test_no_pidfd = no_pidfd;
+    int sa[2], sb[2];
+    make_pair(sa);
+    make_pair(sb);
+    rig_proc_launch la, lb;
+    rig_proc_prepare(&la, "sleeper", NULL, "test", sb[1]);
+    la.opts.crash_dir = dir;
+    rig_proc_prepare(&lb, "exit", "4", "demo", sa[1]);
+    lb.opts.crash_dir = dir;
+    ipc_proc *sleeper, *exiter;
+    ck_assert_int_eq(ipc_proc_launch(&la.opts, &sleeper, NULL), 0);
+    char r;
+    ck_assert_int_eq(rig_read_for(sb[0], &r, 1, T_MS), 1);
+    ck_assert_int_eq(ipc_proc_launch(&lb.opts, &exiter, NULL), 0);
+    ipc__proc_test_no_pidfd = 0;
+    pid_t exiter_pid = ipc_proc_pid(exiter), sleeper_pid = ipc_proc_pid(sleeper);
+    struct exits e = {.other = sleeper};
+    ck_assert_int_eq(ipc_proc_watch(sleeper, loop, on_exit_cb, &e), 0);
+    ck_assert_int_eq(ipc_proc_watch(exiter, loop, on_exit_cb, &e), 0);
+    ck_assert_int_eq(ipc_proc_watch(exiter, loop, on_exit_cb, &e), IPC_E_STATE);
+    ck_assert_int_eq(ipc_proc_wait(exiter, 0, NULL), IPC_E_STATE);
+    for (int i = 0; i < T_MS / 50 && !both_reported(&e); i++)
+        ck_assert_int_eq(ipc_loop_run_once(loop, 50), 0);
+    ck_assert_int_eq(e.n, 2);
+    ck_assert_int_eq(e.pid[0], exiter_pid);
+    ck_assert(e.info[0].exited);
+    ck_assert_int_eq(e.info[0].exit_status, 4);
+    ck_assert_str_eq(e.info[0].process_type, "demo");
+    char want[PATH_MAX];
+    snprintf(want, sizeof want, "%s/ipc-crash-demo-%d.txt", dir, (int)exiter_pid);
+    ck_assert_str_eq(e.path[0], want);
+    ck_assert_int_eq(e.pid[1], sleeper_pid);
+    ck_assert(!e.info[1].exited);
+    ck_assert_int_eq(e.info[1].signal, SIGKILL);
+    ck_assert_str_eq(e.path[1], ""); /* our own kill */
+    ipc_loop_free(loop);
+    close(sa[0]);
+    close(sb[0]);
+    rig_rmdir_all(dir);
+    rig_assert_no_leaks();
+}
+
+START_TEST(proc_watch_reports_deaths_via_pidfd)
+{
+    watch_two(0);
+}
+END_TEST
+
+START_TEST(proc_watch_reports_deaths_via_sigchld)
+{
+    watch_two(1);
+}
+END_TEST
+
+START_TEST(proc_free_while_watched_drops_the_watch)
+{
+    rig_fd_mark();
+    ipc_loop *loop;
+    ck_assert_int_eq(ipc_loop_new(&loop), 0);
+    for (int no_pidfd = 0; no_pidfd < 2; no_pidfd++) {
+        ipc__proc_test_no_pidfd = no_pidfd;
+        int sv[2];
+        make_pair(sv);
+        rig_proc_launch l;
+        rig_proc_prepare(&l, "sleeper", NULL, "test", sv[1]);
+        ipc_proc *proc;
+        ck_assert_int_eq(ipc_proc_launch(&l.opts, &proc, NULL), 0);
+        ipc__proc_test_no_pidfd = 0;
+        struct exits e = {0};
+        ck_assert_int_eq(ipc_proc_watch(proc, loop, on_exit_cb, &e), 0);
+        ipc_proc_free(proc); /* kills, reaps, drops the watch */
+        for (int i = 0; i < 4; i++)
+            ck_assert_int_eq(ipc_loop_run_once(loop, 10), 0);
+        ck_assert_int_eq(e.n, 0);
+        close(sv[0]);
+    }
+    ipc_loop_free(loop);
+    rig_assert_no_leaks();
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("proc");
@@ -957,6 +1193,12 @@ static Suite *suite(void)
     RIG_TCASE(s, "wait_timeout", proc_wait_times_out_then_reaps, 30);
     RIG_TCASE(s, "no_pidfd", proc_exit_status_without_pidfd, 30);
     RIG_TCASE(s, "no_channel", proc_launch_without_channel, 30);
+    RIG_TCASE(s, "async_launch", proc_async_launch_calls_back_on_the_loop_thread, 30);
+    RIG_TCASE(s, "async_exec_failure", proc_async_launch_reports_exec_failure, 30);
+    RIG_TCASE(s, "async_bad_options", proc_async_launch_bad_options_fail_at_once, 30);
+    RIG_TCASE(s, "watch_pidfd", proc_watch_reports_deaths_via_pidfd, 30);
+    RIG_TCASE(s, "watch_sigchld", proc_watch_reports_deaths_via_sigchld, 30);
+    RIG_TCASE(s, "watch_free", proc_free_while_watched_drops_the_watch, 30);
     return s;
 }
 

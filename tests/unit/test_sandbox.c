@@ -36,8 +36,8 @@ static int send_fd(int sock, int fd, char tag)
     char cbuf[CMSG_SPACE(sizeof(int))];
     memset(cbuf, 0, sizeof cbuf);
     struct iovec iov = {&tag, 1};
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-                       .msg_controllen = sizeof cbuf};
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
     struct cmsghdr *c = CMSG_FIRSTHDR(&m);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
@@ -55,8 +55,8 @@ static int recv_fd(int sock, char *tag)
 {
     char cbuf[CMSG_SPACE(sizeof(int))];
     struct iovec iov = {tag, 1};
-    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf,
-                       .msg_controllen = sizeof cbuf};
+    struct msghdr m = {
+        .msg_iov = &iov, .msg_iovlen = 1, .msg_control = cbuf, .msg_controllen = sizeof cbuf};
     ssize_t n;
     do
         n = recvmsg(sock, &m, MSG_CMSG_CLOEXEC);
@@ -83,6 +83,7 @@ static int h_forbidden(int argc, char **argv)
     no_core_files();
     ipc_child_info info;
     rig_proc_child_init(argc, argv, &info);
+    ipc_child_info_dispose(&info); /* the prefs are not needed */
     syscall(SYS_mount, "none", "/nonexistent", "tmpfs", 0ul, NULL);
     return 0; /* not reached: the sandbox kills us */
 }
@@ -93,6 +94,7 @@ static int h_fork(int argc, char **argv)
     no_core_files();
     ipc_child_info info;
     rig_proc_child_init(argc, argv, &info);
+    ipc_child_info_dispose(&info); /* the prefs are not needed */
     pid_t pid = fork();
     if (pid == 0)
         _exit(7);
@@ -115,6 +117,7 @@ static int h_paths(int argc, char **argv)
 {
     ipc_child_info info;
     rig_proc_child_init(argc, argv, &info);
+    ipc_child_info_dispose(&info); /* the prefs are not needed */
     int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     if (fd >= 0) {
         close(fd);
@@ -143,6 +146,7 @@ static int h_tsync(int argc, char **argv)
         return 1;
     ipc_child_info info;
     rig_proc_child_init(argc, argv, &info);
+    ipc_child_info_dispose(&info); /* the prefs are not needed */
     if (write(go_pipe[1], "g", 1) != 1)
         return 2;
     pthread_join(t, NULL);
@@ -175,13 +179,15 @@ static int h_io(int argc, char **argv)
 {
     ipc_child_info info;
     rig_proc_child_init(argc, argv, &info);
+    ipc_child_info_dispose(&info); /* the prefs are not needed */
     int rc = 1, p[2] = {-1, -1};
     struct event_base *base = NULL;
     struct event *ev = NULL;
     if (evthread_use_pthreads() < 0 || !(base = event_base_new()))
         goto out;
     rc = 2;
-    if (strcmp(event_base_get_method(base), "epoll") != 0 || evthread_make_base_notifiable(base) < 0)
+    if (strcmp(event_base_get_method(base), "epoll") != 0 ||
+        evthread_make_base_notifiable(base) < 0)
         goto out;
     rc = 3;
     if (pipe2(p, O_CLOEXEC) < 0 || rig_write_all(p[1], "via-pipe", 8) < 0)
@@ -228,7 +234,6 @@ out:
         close(p[0]);
     if (p[1] >= 0)
         close(p[1]);
-    ipc_child_info_dispose(&info);
     return rc;
 }
 
@@ -354,8 +359,7 @@ START_TEST(sandbox_every_type_starts_and_exits_cleanly)
         ipc_crash_info info;
         run_child("startup", all_types[i], NULL, &info, NULL, 0);
         ck_assert_msg(info.exited && info.exit_status == 0, "%s: exited %d status %d signal %d %s",
-                      all_types[i], info.exited, info.exit_status, info.signal,
-                      info.syscall_name);
+                      all_types[i], info.exited, info.exit_status, info.signal, info.syscall_name);
     }
     rig_assert_no_leaks();
 }

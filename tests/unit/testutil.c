@@ -105,7 +105,9 @@ int rig_test_main(int argc, char **argv, Suite *(*make_suite)(void), const rig_h
     }
     signal(SIGPIPE, SIG_IGN);
     SRunner *sr = srunner_create(make_suite());
-    srunner_set_fork_status(sr, CK_FORK);
+    /* Fork mode by default; CK_FORK=no (valgrind, gdb) runs the cases in
+     * this process so the tool sees them. */
+    srunner_set_fork_status(sr, getenv("CK_FORK") ? CK_FORK_GETENV : CK_FORK);
     srunner_run_all(sr, CK_NORMAL);
     int failed = srunner_ntests_failed(sr);
     srunner_free(sr);

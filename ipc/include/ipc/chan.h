@@ -58,6 +58,10 @@ typedef struct ipc_chan_opts {
     const ipc_listener *listener;   /* copied */
     void *listener_ctx;
     const ipc_frame_limits *limits; /* NULL: defaults with ipc_msg_type_known */
+    /* The peer's pid when the creator knows it (a bridge's other end, from
+     * its endpoint): the hello must name exactly it, and SO_PEERCRED may then
+     * name our parent, the main process that made the pair. 0: unknown. */
+    pid_t peer_pid;
 } ipc_chan_opts;
 
 /* Creates a channel, not yet connected. Server mode calls ipc_socketpair().

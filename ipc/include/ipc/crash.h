@@ -17,7 +17,7 @@
 #define IPC_CRASH_DESC_MAX 200u
 /* Default and largest ring sizes. */
 #define IPC_CRASH_RING_DEFAULT 16u
-#define IPC_CRASH_RING_MAX 1024u
+#define IPC_CRASH_RING_MAX     1024u
 
 typedef enum ipc_msg_dir { IPC_MSG_SENT = 0, IPC_MSG_RECEIVED = 1 } ipc_msg_dir;
 
@@ -45,7 +45,7 @@ int ipc_crash_ring_get(const ipc_crash_ring *ring, size_t i, ipc_msg_dir *dir, c
 
 /* ---- what the parent learnt about a death ---- */
 
-#define IPC_CRASH_TYPE_MAX 32u    /* process type, with the NUL */
+#define IPC_CRASH_TYPE_MAX    32u /* process type, with the NUL */
 #define IPC_CRASH_SYSCALL_MAX 48u /* syscall name, with the NUL */
 
 typedef struct ipc_crash_info {
@@ -57,8 +57,10 @@ typedef struct ipc_crash_info {
     int exit_status; /* 0-255 when exited */
     int signal;      /* when !exited */
     int core_dumped;
-    /* A start-up failure the exit status stands for (IPC_E_BUILD_ID, ...; see
-     * ipc_child_exit_code), else 0. */
+    /* A start-up failure the exit status stands for (IPC_E_BUILD_ID,
+     * IPC_E_PARAM, IPC_E_EXEC; see IPC_CHILD_EXIT_* in proc.h), -errno when
+     * the death was seen but its status could not be collected (-ECHILD:
+     * SIGCHLD ignored, someone else reaped it), else 0. */
     int error;
     /* The syscall the sandbox refused (from the crash-info page), or -1. */
     int syscall_nr;
@@ -70,10 +72,10 @@ typedef struct ipc_crash_info {
  * taken). The file appears complete or not at all (written aside, then
  * linked). On success, if path is not NULL, its name is copied there (cut to
  * pathlen). 0 or -errno. Any thread. */
-int ipc_crash_report_write(const char *dir, const ipc_crash_info *info,
-                           const ipc_crash_ring *ring, char *path, size_t pathlen);
+int ipc_crash_report_write(const char *dir, const ipc_crash_info *info, const ipc_crash_ring *ring,
+                           char *path, size_t pathlen);
 /* The report text, as written to the file. On success the caller frees *text.
- * 0 or -ENOMEM. */
+ * 0 or -ENOMEM. Any thread. */
 int ipc_crash_report_format(const ipc_crash_info *info, const ipc_crash_ring *ring, char **text,
                             size_t *len);
 
@@ -87,9 +89,11 @@ typedef struct ipc_crash_report {
     } * msgs;
 } ipc_crash_report;
 
-/* Parses report text (hostile input: every field checked, strict grammar).
- * On success the caller frees with ipc_crash_report_dispose(). 0, IPC_E_PARAM
- * (bad grammar or value), IPC_E_BAD_SIZE (over a limit) or -ENOMEM. */
+/* Parses report text (hostile input: every field checked, strict grammar);
+ * `text` is borrowed and need not be NUL-terminated. On success the caller
+ * frees with ipc_crash_report_dispose(); on failure nothing is owned. 0,
+ * IPC_E_PARAM (bad grammar or value), IPC_E_BAD_SIZE (over a limit),
+ * IPC_E_TRAILING or -ENOMEM. Any thread. */
 int ipc_crash_report_parse(const char *text, size_t len, ipc_crash_report *out);
 void ipc_crash_report_dispose(ipc_crash_report *report);
 

@@ -20,7 +20,11 @@ typedef struct ipc_host ipc_host;
  * free it). */
 typedef void (*ipc_host_ready_fn)(void *ctx, ipc_host *host, int err);
 /* The child died and was reaped (or, for an adopted process, its pidfd said
- * so). `info` and `report_path` are borrowed; report_path is "" when none. */
+ * so). `info` and `report_path` are borrowed; report_path is "" when none.
+ * The connection's actors may still be alive here: they end when the
+ * channel's end of stream, which follows the child's last messages (a
+ * Goodbye: NormalShutdown), has been read; with AbnormalShutdown if it has not
+ * come 2 s after the death. */
 typedef void (*ipc_host_exit_fn)(void *ctx, ipc_host *host, const ipc_crash_info *info,
                                  const char *report_path);
 
@@ -38,8 +42,10 @@ typedef struct ipc_host_opts {
  * negative code (nothing runs; nothing to free). */
 int ipc_host_launch(const ipc_host_opts *opts, ipc_host **out);
 /* Makes a host for a process this one did not launch but got a channel to
- * (B2G's AddNewProcess: a child the fork server forked). Takes `fd`. Death is
- * noticed through a pidfd; reaping is the real parent's job. */
+ * (B2G's AddNewProcess: a child the fork server forked). Takes `fd`. The
+ * peer's hello must name `pid` (the pair's maker was a third process, so
+ * SO_PEERCRED cannot tell). Death is noticed through a pidfd; reaping is the
+ * real parent's job. */
 int ipc_host_adopt(const ipc_host_opts *opts, pid_t pid, int fd, ipc_host **out);
 
 ipc_conn *ipc_host_conn(const ipc_host *host);

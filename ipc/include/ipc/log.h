@@ -17,7 +17,7 @@ typedef enum ipc_log_event {
     IPC_LOG_SEND,       /* "Sending " */
     IPC_LOG_RECV,       /* "Received " */
     IPC_LOG_SEND_REPLY, /* "Sending reply " */
-    IPC_LOG_RECV_REPLY, /* "Received reply " */
+    IPC_LOG_RECV_REPLY, /* "Received " (as Gecko: the name says Reply_) */
 } ipc_log_event;
 
 /* Replaces the IPC_LOG / IPC_LOG_FILE settings (NULL spec: logging off; NULL

@@ -10,11 +10,11 @@
 
 /* Limits the decoder enforces before it allocates anything. */
 #define IPC_PREFS_MAX_COUNT 4096u
-#define IPC_PREFS_MAX_KEY 256u            /* bytes, excluding the NUL */
+#define IPC_PREFS_MAX_KEY   256u          /* bytes, excluding the NUL */
 #define IPC_PREFS_MAX_VALUE (64u * 1024u) /* bytes, excluding the NUL */
-#define IPC_PREFS_MAX_BLOB (1024u * 1024u)
+#define IPC_PREFS_MAX_BLOB  (1024u * 1024u)
 /* First two fields of an encoded blob. */
-#define IPC_PREFS_MAGIC 0x50435049u /* "IPCP" read as a little-endian u32 */
+#define IPC_PREFS_MAGIC   0x50435049u /* "IPCP" read as a little-endian u32 */
 #define IPC_PREFS_VERSION 1u
 
 /* A set of prefs. Keys are unique, 1..IPC_PREFS_MAX_KEY bytes of printable

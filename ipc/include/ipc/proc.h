@@ -22,8 +22,8 @@
 /* Fixed fds in a freshly started child, before ipc_child_init() (which closes
  * 4 and 5 after mapping them). Fds a caller keeps get numbers from 6 up when
  * their own number is one of these. */
-#define IPC_CHILD_PREFS_FD 4
-#define IPC_CHILD_CRASHINFO_FD 5
+#define IPC_CHILD_PREFS_FD      4
+#define IPC_CHILD_CRASHINFO_FD  5
 #define IPC_CHILD_FIRST_FREE_FD 6
 /* Most extra fds one launch may hand over. */
 #define IPC_PROC_MAX_FDS 64u
@@ -31,10 +31,10 @@
 /* Exit statuses that stand for start-up failures of ipc_child_init(); the
  * parent maps them back to errors in ipc_crash_info.error. */
 #define IPC_CHILD_EXIT_BUILD_ID 90 /* IPC_E_BUILD_ID */
-#define IPC_CHILD_EXIT_ARGS 91     /* IPC_E_PARAM: bad libipc arguments */
-#define IPC_CHILD_EXIT_PREFS 92    /* the prefs could not be read */
-#define IPC_CHILD_EXIT_SANDBOX 93  /* the sandbox could not be applied */
-#define IPC_CHILD_EXIT_INIT 94     /* any other start-up failure */
+#define IPC_CHILD_EXIT_ARGS     91 /* IPC_E_PARAM: bad libipc arguments */
+#define IPC_CHILD_EXIT_PREFS    92 /* the prefs could not be read */
+#define IPC_CHILD_EXIT_SANDBOX  93 /* the sandbox could not be applied */
+#define IPC_CHILD_EXIT_INIT     94 /* any other start-up failure */
 /* Status of a child that failed between fork and exec (reported as IPC_E_EXEC). */
 #define IPC_CHILD_EXIT_EXEC 127
 
@@ -56,30 +56,33 @@ typedef struct ipc_proc_fd {
 } ipc_proc_fd;
 
 typedef struct ipc_proc_opts {
-    const char *path;          /* executable; no PATH search */
-    const char *const *argv;   /* the child's own leading arguments, argv[0] first, NULL-
-                                  terminated; NULL: just { path } */
-    const char *const *envp;   /* NULL-terminated; NULL: the parent's environment */
-    const char *process_type;  /* "content", "demo", "nuwa", "test" or "main" */
-    int channel_fd;            /* the channel's client end, to fd 3; -1: none. Taken. */
-    const ipc_proc_fd *fds;    /* extra fds, borrowed (the caller keeps and closes them) */
-    size_t nfds;               /* <= IPC_PROC_MAX_FDS */
-    const ipc_prefs *prefs;    /* copied into a sealed memfd; NULL: no prefs */
-    const char *build_id;      /* NULL: ipc_build_id() */
-    const char *crash_dir;     /* where crash reports go; NULL: $IPC_CRASH_DIR; neither: none */
-    ipc_crash_ring *ring;      /* recent messages for a crash report (a reference is taken);
-                                  NULL: the handle makes its own */
+    const char *path;         /* executable; no PATH search */
+    const char *const *argv;  /* the child's own leading arguments, argv[0] first, NULL-
+                                 terminated; NULL: just { path } */
+    const char *const *envp;  /* NULL-terminated; NULL: the parent's environment */
+    const char *process_type; /* "content", "demo", "nuwa", "test" or "main" */
+    int channel_fd;           /* the channel's client end, to fd 3; -1: none. Taken. */
+    const ipc_proc_fd *fds;   /* extra fds, borrowed (the caller keeps and closes them) */
+    size_t nfds;              /* <= IPC_PROC_MAX_FDS */
+    const ipc_prefs *prefs;   /* copied into a sealed memfd; NULL: no prefs */
+    const char *build_id;     /* NULL: ipc_build_id() */
+    const char *crash_dir;    /* where crash reports go; NULL: $IPC_CRASH_DIR; neither: none */
+    ipc_crash_ring *ring;     /* recent messages for a crash report (a reference is taken);
+                                 NULL: the handle makes its own */
 } ipc_proc_opts;
 
 /* Sets defaults: everything NULL/0 and channel_fd -1. */
 void ipc_proc_opts_init(ipc_proc_opts *opts);
 
+/* A child process handle. Unless a prototype says otherwise, one thread uses
+ * a handle at a time: the one that launched it, or the loop's thread once it
+ * is watched. */
 typedef struct ipc_proc ipc_proc;
 
 /* What became of a launch. */
 typedef struct ipc_proc_launch_result {
-    int err;        /* 0, IPC_E_EXEC, or -errno/IPC_E_* from the parent's side */
-    int exec_errno; /* with IPC_E_EXEC: the errno of the failing step, else 0 */
+    int err;          /* 0, IPC_E_EXEC, or -errno/IPC_E_* from the parent's side */
+    int exec_errno;   /* with IPC_E_EXEC: the errno of the failing step, else 0 */
     const char *step; /* with IPC_E_EXEC: "execve", "fds", "pdeathsig", else NULL */
 } ipc_proc_launch_result;
 
@@ -146,13 +149,13 @@ void ipc_proc_free(ipc_proc *proc);
 typedef struct ipc_child_info {
     pid_t parent_pid;
     char process_type[IPC_CRASH_TYPE_MAX];
-    int channel_fd;          /* IPC_CHILD_CHANNEL_FD, or -1 when the parent gave none */
-    ipc_prefs *prefs;        /* owned by the info; empty when none were passed */
+    int channel_fd;            /* IPC_CHILD_CHANNEL_FD, or -1 when the parent gave none */
+    ipc_prefs *prefs;          /* owned by the info; empty when none were passed */
     int fds[IPC_PROC_MAX_FDS]; /* where the parent's opts->fds[i] are (CLOEXEC set) */
     size_t nfds;
-    int app_argc;            /* argv[0..app_argc) are the application's own args */
-    void *crash_page;        /* the crash-info page (stays mapped for life), or NULL */
-    int exit_code;           /* after a failure: the IPC_CHILD_EXIT_* to _exit() with */
+    int app_argc;     /* argv[0..app_argc) are the application's own args */
+    void *crash_page; /* the crash-info page (stays mapped for life), or NULL */
+    int exit_code;    /* after a failure: the IPC_CHILD_EXIT_* to _exit() with */
 } ipc_child_info;
 
 /* Parses, checks and applies libipc's arguments in a child, in this order:
@@ -178,10 +181,10 @@ typedef struct ipc_child_args {
     pid_t parent_pid;
     const char *build_id;
     const char *process_type;
-    int channel_fd;  /* -1 when absent */
-    int prefs_fd;    /* -1 when absent */
+    int channel_fd; /* -1 when absent */
+    int prefs_fd;   /* -1 when absent */
     size_t prefs_len;
-    int crash_fd;    /* -1 when absent */
+    int crash_fd; /* -1 when absent */
     int fds[IPC_PROC_MAX_FDS];
     size_t nfds;
 } ipc_child_args;

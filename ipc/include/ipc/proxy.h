@@ -43,6 +43,7 @@ typedef struct ipc_proxy_opts {
      * see every message; ipc_proxy_add_filter() may miss the first ones. */
     const ipc_filter *filters;
     size_t nfilters;
+    pid_t peer_pid; /* see ipc_chan_opts.peer_pid; 0: unknown */
 } ipc_proxy_opts;
 
 /* Creates the channel and connects it on the IO thread. Takes opts->fd on
