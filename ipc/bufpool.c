@@ -1,9 +1,11 @@
-/* The large-buffer cache (bufpool_internal.h). glibc gives each thread's
+/* The payload buffer cache (bufpool_internal.h). glibc gives each thread's
  * arena its own heap top and trims it when a large free leaves enough slack;
  * a payload allocated on the IO thread and freed on the listener's thread (or
  * the other way round) then costs an madvise or munmap plus page faults for
- * every 64 KiB message. Keeping a bounded number of freed blocks per size
- * class, under one mutex, makes steady streaming allocate nothing new.
+ * every 64 KiB message, and 4 KiB payloads freed on another thread contend
+ * for the allocating thread's arena lock and make it trim and re-fault too.
+ * Keeping a bounded number of freed blocks per size class, under one mutex,
+ * makes steady streaming allocate nothing new.
  * Cached blocks are poisoned for ASan and valgrind, so a use after free of a
  * pooled payload is still caught. */
 #include "bufpool_internal.h"
@@ -38,9 +40,9 @@
 #define SHOW(p, n) ((void)(p), (void)(n))
 #endif
 
-#define MIN_SHIFT 14 /* IPC__BUF_MIN = 1 << 14 */
+#define MIN_SHIFT 12 /* IPC__BUF_MIN = 1 << 12 */
 #define STEPS 4      /* classes per power of two */
-/* 16 KiB, 20 KiB, 24 KiB, 28 KiB, 32 KiB, ... 3.5 MiB, 4 MiB. */
+/* 4 KiB, 5 KiB, 6 KiB, 7 KiB, 8 KiB, 10 KiB, ... 3.5 MiB, 4 MiB. */
 #define NCLASSES ((22 - MIN_SHIFT) * STEPS + 1)
 
 /* Cached blocks of one class, as a stack of pointers kept outside the blocks
@@ -73,6 +75,14 @@ static void pool_unlock_after_fork(void)
 static void register_atfork(void)
 {
     pthread_atfork(pool_lock_for_fork, pool_unlock_after_fork, pool_unlock_after_fork);
+}
+
+/* Every use of the lock goes through here, so the fork handlers are in place
+ * before any thread can hold it. */
+static void lock_pool(void)
+{
+    pthread_once(&atfork_once, register_atfork);
+    pthread_mutex_lock(&pool.mu);
 }
 
 static size_t class_bytes(int i)
@@ -118,8 +128,7 @@ void *ipc__buf_get(size_t size, size_t *cap)
         return p;
     }
     size_t bytes = class_bytes(i);
-    pthread_once(&atfork_once, register_atfork);
-    pthread_mutex_lock(&pool.mu);
+    lock_pool();
     class_stack *cs = &pool.cls[i];
     void *b = cs->n ? cs->v[--cs->n] : NULL;
     if (b) {
@@ -148,8 +157,7 @@ void ipc__buf_put(void *p, size_t cap)
         free(p);
         return;
     }
-    pthread_once(&atfork_once, register_atfork);
-    pthread_mutex_lock(&pool.mu);
+    lock_pool();
     class_stack *cs = &pool.cls[i];
     if (!cs->v)
         cs->v = malloc(IPC__BUF_CACHE_MAX / cap * sizeof *cs->v); /* NULL: not kept */
@@ -194,7 +202,7 @@ void *ipc__buf_grow(void *p, size_t len, size_t cap, size_t want, size_t *new_ca
 
 void ipc__buf_get_stats(ipc__buf_stats *out)
 {
-    pthread_mutex_lock(&pool.mu);
+    lock_pool();
     *out = pool.st;
     pthread_mutex_unlock(&pool.mu);
 }
@@ -202,7 +210,7 @@ void ipc__buf_get_stats(ipc__buf_stats *out)
 void ipc__buf_trim(void)
 {
     class_stack all[NCLASSES];
-    pthread_mutex_lock(&pool.mu);
+    lock_pool();
     memcpy(all, pool.cls, sizeof all);
     memset(pool.cls, 0, sizeof pool.cls);
     pool.st.cached_bytes = 0;

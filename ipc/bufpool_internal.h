@@ -1,4 +1,4 @@
-/* A small process-wide cache of large buffers (16 KiB to 4 MiB) shared by the
+/* A small process-wide cache of payload buffers (4 KiB to 4 MiB) shared by the
  * Pickle writer and the frame decoder, so that streaming large messages reuses
  * warm memory instead of making malloc trim and re-fault its heap when buffers
  * are allocated on one thread and freed on another. Bounded (at most
@@ -11,7 +11,7 @@
 
 /* Sizes in [IPC__BUF_MIN, IPC__BUF_MAX] are rounded up to a size class (four
  * per power of two); others go to malloc as they are. */
-#define IPC__BUF_MIN ((size_t)16 << 10)
+#define IPC__BUF_MIN ((size_t)4 << 10)
 #define IPC__BUF_MAX ((size_t)4 << 20)
 /* Bytes the cache holds at most; a buffer given back beyond it is freed. */
 #define IPC__BUF_CACHE_MAX ((size_t)16 << 20)

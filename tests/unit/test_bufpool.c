@@ -33,7 +33,9 @@ static ipc__buf_stats stats(void)
 START_TEST(bufpool_class_sizes)
 {
     CHECK_EQ(ipc__buf_class_size(0), 0);
-    CHECK_EQ(ipc__buf_class_size(16 * KIB - 1), 0);
+    CHECK_EQ(ipc__buf_class_size(4 * KIB - 1), 0);
+    CHECK_EQ(ipc__buf_class_size(4 * KIB), 4 * KIB);
+    CHECK_EQ(ipc__buf_class_size(4100), 5 * KIB); /* a 4 KiB bytes field */
     CHECK_EQ(ipc__buf_class_size(16 * KIB), 16 * KIB);
     CHECK_EQ(ipc__buf_class_size(16 * KIB + 1), 20 * KIB);
     CHECK_EQ(ipc__buf_class_size(28 * KIB + 1), 32 * KIB);
@@ -42,8 +44,8 @@ START_TEST(bufpool_class_sizes)
     CHECK_EQ(ipc__buf_class_size(4 * MIB), 4 * MIB);
     CHECK_EQ(ipc__buf_class_size(4 * MIB + 1), 0);
     /* Every size maps to the smallest class that holds it. */
-    size_t prev = 16 * KIB;
-    for (size_t n = 16 * KIB; n <= 4 * MIB; n += 4093) {
+    size_t prev = 4 * KIB;
+    for (size_t n = 4 * KIB; n <= 4 * MIB; n += 1021) {
         size_t c = ipc__buf_class_size(n);
         CHECK(c >= n && c >= prev);
         CHECK(c - n < c / 4 + 1);
@@ -109,6 +111,10 @@ START_TEST(bufpool_keeps_only_class_blocks)
     CHECK(small != NULL);
     CHECK_EQ(cap, 100);
     ipc__buf_put(small, cap);
+    small = ipc__buf_get(4 * KIB - 4, &cap);
+    CHECK(small != NULL);
+    CHECK_EQ(cap, 4 * KIB - 4);
+    ipc__buf_put(small, cap);
     void *big = ipc__buf_get(5 * MIB, &cap);
     CHECK(big != NULL);
     CHECK_EQ(cap, 5 * MIB);
@@ -120,6 +126,8 @@ START_TEST(bufpool_keeps_only_class_blocks)
     void *liar = malloc(100);
     ipc__buf_put(liar, 16 * KIB);
     ipc__buf_put(NULL, 16 * KIB);
+    void *odd_small = malloc(4 * KIB + 100);
+    ipc__buf_put(odd_small, 4 * KIB + 100);
     CHECK_EQ(stats().cached_blocks, before.cached_blocks);
     CHECK_EQ(stats().puts, before.puts);
 }
@@ -130,7 +138,7 @@ START_TEST(bufpool_grow_keeps_bytes)
     ipc__buf_trim();
     size_t cap = 0, len = 0;
     uint8_t *p = NULL;
-    const size_t steps[] = {1000, 20 * KIB, 100 * KIB, 5 * MIB, 9 * MIB};
+    const size_t steps[] = {1000, 4100, 20 * KIB, 100 * KIB, 5 * MIB, 9 * MIB};
     for (size_t s = 0; s < sizeof steps / sizeof steps[0]; s++) {
         size_t ncap;
         uint8_t *q = ipc__buf_grow(p, len, cap, steps[s], &ncap);
@@ -180,7 +188,7 @@ static void *churn(void *arg)
             held[k] = NULL;
             continue;
         }
-        lens[k] = (size_t)rig_rng_range(&r, 8 * KIB, 600 * KIB);
+        lens[k] = (size_t)rig_rng_range(&r, 2 * KIB, 600 * KIB);
         held[k] = ipc__buf_get(lens[k], &caps[k]);
         if (!held[k]) {
             a->bad = 1;
