@@ -826,21 +826,21 @@ typedef struct read_result {
 /* One recvmsg into the decoder. Fds go in before the bytes. */
 static void read_once(ipc_chan *c, uint64_t *nfds, read_result *r)
 {
-    uint8_t *buf;
-    size_t len;
+    struct iovec iov[2];
+    int niov;
     r->ctrunc = 0;
     r->room = 0;
-    int rc = ipc_frame_decoder_space(c->dec, &buf, &len);
+    int rc = ipc_frame_decoder_space_iov(c->dec, iov, &niov);
     if (rc) {
         r->n = rc;
         return;
     }
+    size_t len = iov[0].iov_len + (niov > 1 ? iov[1].iov_len : 0);
     union {
         struct cmsghdr align;
         char buf[CMSG_SPACE(FDS_PER_SEND * sizeof(int))];
     } ctl;
-    struct iovec iov = {buf, len};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)niov, .msg_control = ctl.buf,
                         .msg_controllen = sizeof ctl.buf};
     ssize_t n;
     do

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define STAGE_SIZE (64u * 1024u)
@@ -34,6 +35,7 @@ struct ipc_frame_decoder {
     uint8_t *stage; /* STAGE_SIZE bytes; [start, end) not parsed yet */
     size_t start, end;
     int zero_copy;  /* the last space() pointed into the payload */
+    size_t granted_tail; /* ... and this much of the stage after it */
     int after_large; /* the last frame had >= HEADER_ONLY_AFTER of payload */
     size_t granted; /* bytes the last space() offered; commit may not exceed */
 
@@ -124,6 +126,7 @@ static int fail(ipc_frame_decoder *d, int err)
         d->start = d->end = 0;
         d->zero_copy = 0;
         d->granted = 0;
+        d->granted_tail = 0;
     }
     return d->err;
 }
@@ -322,6 +325,30 @@ int ipc_frame_decoder_space(ipc_frame_decoder *d, uint8_t **buf, size_t *len)
     return 0;
 }
 
+int ipc_frame_decoder_space_iov(ipc_frame_decoder *d, struct iovec *iov, int *n)
+{
+    uint8_t *buf;
+    size_t len;
+    *n = 0;
+    int rc = ipc_frame_decoder_space(d, &buf, &len);
+    if (rc)
+        return rc;
+    iov[0] = (struct iovec){buf, len};
+    *n = 1;
+    /* Only when this read can finish the payload, so that whatever follows
+     * it belongs after it; the stage is empty then (zero copy needs that).
+     * After a large payload just the next header, as space() would offer. */
+    if (d->zero_copy && d->payload_got + len == d->hdr.payload_size && d->start == 0 &&
+        d->end == 0) {
+        size_t tail = d->hdr.payload_size >= HEADER_ONLY_AFTER ? IPC_MSG_HEADER_SIZE : STAGE_SIZE;
+        iov[1] = (struct iovec){d->stage, tail};
+        d->granted_tail = tail;
+        d->granted += tail;
+        *n = 2;
+    }
+    return 0;
+}
+
 int ipc_frame_decoder_commit(ipc_frame_decoder *d, size_t n)
 {
     if (d->err)
@@ -330,12 +357,18 @@ int ipc_frame_decoder_commit(ipc_frame_decoder *d, size_t n)
      * commit would take bytes from the wrong place. */
     if (n > d->granted)
         return fail(d, -EINVAL);
-    d->granted = 0;
+    size_t first = d->granted - d->granted_tail;
+    d->granted = d->granted_tail = 0;
     if (d->zero_copy) {
-        d->payload_got += n;
+        size_t in_payload = n < first ? n : first;
+        d->payload_got += in_payload;
         if (d->payload_got == d->hdr.payload_size)
             emit(d);
-        return d->err;
+        if (d->err || n == in_payload)
+            return d->err;
+        /* The rest went to the empty stage, behind the finished payload. */
+        d->end = n - in_payload;
+        return parse(d);
     }
     d->end += n;
     return parse(d);
