@@ -476,6 +476,15 @@ static void release_token(ipc_chan *c)
 
 /* Writes the queue until it is empty or the socket is full. The caller holds
  * the write token and not mu. */
+/* The IO thread gives up the token: it stops waiting for EV_WRITE (wev is
+ * persistent while the IO thread holds the token, so a stream that keeps the
+ * socket full does not re-arm it on every wakeup). */
+static void io_stop_writing(ipc_chan *c, int on_io)
+{
+    if (on_io && c->wev)
+        event_del(c->wev);
+}
+
 static void flush(ipc_chan *c, int on_io)
 {
     batch local;
@@ -486,6 +495,7 @@ static void flush(ipc_chan *c, int on_io)
         if (c->closed || c->write_dead || c->qlen == 0) {
             release_token(c);
             pthread_mutex_unlock(&c->mu);
+            io_stop_writing(c, on_io);
             return;
         }
         build_batch(c, b);
@@ -516,7 +526,9 @@ static void flush(ipc_chan *c, int on_io)
                 pthread_cond_broadcast(&c->cv);
             }
             pthread_mutex_unlock(&c->mu);
-            if (!stop)
+            if (stop)
+                io_stop_writing(c, on_io);
+            else
                 handoff(c, on_io, io_arm_task);
             return;
         }
@@ -529,16 +541,28 @@ static void flush(ipc_chan *c, int on_io)
             release_token(c);
             int closed = c->closed;
             pthread_mutex_unlock(&c->mu);
+            io_stop_writing(c, on_io);
             if (!closed && err != EPIPE && err != ECONNRESET)
                 handoff(c, on_io, io_fail_task);
             return;
         }
         size_t ndone = 0;
+        int full = (size_t)n < b->total && !c->closed;
         if (!c->closed)
             ndone = account(c, b, (size_t)n, done);
+        if (full && c->thread_writing) {
+            c->thread_writing = 0;
+            pthread_cond_broadcast(&c->cv);
+        }
         pthread_mutex_unlock(&c->mu);
         for (size_t i = 0; i < ndone; i++)
             ipc_msg_free(done[i]);
+        if (full) {
+            /* A short write means the socket is full: wait for EV_WRITE
+             * rather than spend a sendmsg on EAGAIN. */
+            handoff(c, on_io, io_arm_task);
+            return;
+        }
     }
 }
 
@@ -826,21 +850,21 @@ typedef struct read_result {
 /* One recvmsg into the decoder. Fds go in before the bytes. */
 static void read_once(ipc_chan *c, uint64_t *nfds, read_result *r)
 {
-    uint8_t *buf;
-    size_t len;
+    struct iovec iov[2];
+    int niov;
     r->ctrunc = 0;
     r->room = 0;
-    int rc = ipc_frame_decoder_space(c->dec, &buf, &len);
+    int rc = ipc_frame_decoder_space_iov(c->dec, iov, &niov);
     if (rc) {
         r->n = rc;
         return;
     }
+    size_t len = iov[0].iov_len + (niov > 1 ? iov[1].iov_len : 0);
     union {
         struct cmsghdr align;
         char buf[CMSG_SPACE(FDS_PER_SEND * sizeof(int))];
     } ctl;
-    struct iovec iov = {buf, len};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf,
+    struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)niov, .msg_control = ctl.buf,
                         .msg_controllen = sizeof ctl.buf};
     ssize_t n;
     do
@@ -967,7 +991,7 @@ int ipc_chan_connect(ipc_chan *c, ipc_loop *io)
     ipc_msg *hello = make_hello();
     struct event_base *base = ipc_loop_base(io);
     c->rev = event_new(base, c->fd, EV_READ | EV_PERSIST, read_cb, c);
-    c->wev = event_new(base, c->fd, EV_WRITE, write_cb, c);
+    c->wev = event_new(base, c->fd, EV_WRITE | EV_PERSIST, write_cb, c);
     if (!hello || !c->rev || !c->wev || ensure_hdrs(c) != 0 || event_add(c->rev, NULL) != 0)
         goto fail;
     pthread_mutex_lock(&c->mu);

@@ -1,18 +1,31 @@
 /* Incremental frame decoder (docs/wire-format.md, "Framing and fds"). Bytes go
- * to a staging buffer, except long payload tails which are read in place. */
+ * to a staging buffer, except long payload tails which are read in place.
+ * Payload buffers come from the large-buffer cache (bufpool_internal.h) and
+ * go back to it when the message is freed. */
 #include "ipc/frame.h"
 
+#include "bufpool_internal.h"
 #include "ipc/errors.h"
 #include "msg_internal.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #define STAGE_SIZE (64u * 1024u)
 /* A payload tail at least this long is read straight into the payload buffer. */
 #define ZERO_COPY_MIN 4096u
+/* A frame's payload buffer is allocated up front up to this size; beyond it,
+ * memory follows the bytes received (it doubles with what has arrived), so a
+ * header that lies about its size costs at most this much per channel. */
+#define UPFRONT_MAX (512u * 1024u)
+/* After a frame with at least this much payload the next read asks for just
+ * a header, so that the next payload of a stream of large messages is read in
+ * place instead of through the staging buffer (a syscall is cheaper than
+ * copying it). */
+#define HEADER_ONLY_AFTER (32u * 1024u)
 
 struct ipc_frame_decoder {
     ipc_frame_limits lim;
@@ -22,12 +35,15 @@ struct ipc_frame_decoder {
     uint8_t *stage; /* STAGE_SIZE bytes; [start, end) not parsed yet */
     size_t start, end;
     int zero_copy;  /* the last space() pointed into the payload */
+    size_t granted_tail; /* ... and this much of the stage after it */
+    int after_large; /* the last frame had >= HEADER_ONLY_AFTER of payload */
     size_t granted; /* bytes the last space() offered; commit may not exceed */
 
     int have_header;
     ipc_msg_header hdr;
     uint8_t *payload;
-    size_t payload_cap, payload_got;
+    size_t payload_cap; /* the buffer's real size; may exceed the payload */
+    size_t payload_got;
 
     int *fdq; /* ring of received fds not yet given to a message */
     size_t fdq_head, fdq_len, fdq_cap;
@@ -90,7 +106,7 @@ void ipc_frame_decoder_free(ipc_frame_decoder *d)
     close_queued_fds(d);
     free(d->ready);
     free(d->fdq);
-    free(d->payload);
+    ipc__buf_put(d->payload, d->payload_cap);
     free(d->stage);
     free(d);
 }
@@ -103,13 +119,14 @@ static int fail(ipc_frame_decoder *d, int err)
         d->err = err;
         d->err_type = d->have_header ? d->hdr.type : 0;
         close_queued_fds(d);
-        free(d->payload);
+        ipc__buf_put(d->payload, d->payload_cap);
         d->payload = NULL;
         d->payload_cap = d->payload_got = 0;
         d->have_header = 0;
         d->start = d->end = 0;
         d->zero_copy = 0;
         d->granted = 0;
+        d->granted_tail = 0;
     }
     return d->err;
 }
@@ -184,10 +201,12 @@ static int emit(ipc_frame_decoder *d)
     d->fdq_head = d->fdq_cap ? (d->fdq_head + nfds) % d->fdq_cap : 0;
     d->fdq_len -= nfds;
 
+    d->after_large = d->hdr.payload_size >= HEADER_ONLY_AFTER;
     uint8_t *payload = d->payload;
+    size_t cap = d->payload_cap;
     d->payload = NULL;
     d->payload_cap = d->payload_got = 0;
-    ipc_msg *m = ipc__msg_from_frame(&d->hdr, payload, fds); /* takes both */
+    ipc_msg *m = ipc__msg_from_frame(&d->hdr, payload, cap, fds); /* takes both */
     if (!m || push_ready(d, m) != 0) {
         ipc_msg_free(m);
         return fail(d, -ENOMEM); /* with have_header still set: names the type */
@@ -196,25 +215,35 @@ static int emit(ipc_frame_decoder *d)
     return 0;
 }
 
-/* Grows the payload buffer towards `want` bytes (never beyond the frame). */
+/* Grows the payload buffer towards `want` bytes (never beyond the frame),
+ * through the buffer cache: its size class may give more than asked. */
 static int grow_payload(ipc_frame_decoder *d, size_t want)
 {
     if (want <= d->payload_cap)
         return 0;
-    uint8_t *p = realloc(d->payload, want);
+    size_t cap;
+    uint8_t *p = ipc__buf_grow(d->payload, d->payload_got, d->payload_cap, want, &cap);
     if (!p)
         return fail(d, -ENOMEM);
     d->payload = p;
-    d->payload_cap = want;
+    d->payload_cap = cap;
     return 0;
 }
 
-/* Room for the next chunk: doubles what has arrived, at least 64 KiB. Memory
- * follows the bytes received, so a lying size costs the liar, not us. */
+/* The part of the payload buffer this frame may fill. */
+static size_t payload_room_end(const ipc_frame_decoder *d)
+{
+    size_t size = d->hdr.payload_size;
+    return d->payload_cap < size ? d->payload_cap : size;
+}
+
+/* Room for the next chunk: up to UPFRONT_MAX at first, then doubling what
+ * has arrived. Memory follows the bytes received, so a lying size costs the
+ * liar, not us. */
 static size_t next_payload_cap(const ipc_frame_decoder *d)
 {
     size_t size = d->hdr.payload_size;
-    size_t step = d->payload_got > STAGE_SIZE ? d->payload_got : STAGE_SIZE;
+    size_t step = d->payload_got > UPFRONT_MAX ? d->payload_got : UPFRONT_MAX;
     return size - d->payload_got < step ? size : d->payload_got + step;
 }
 
@@ -254,7 +283,7 @@ static int parse(ipc_frame_decoder *d)
         size_t take = avail < need ? avail : need;
         /* Grow as space() does, geometrically and only when full;
          * next_payload_cap() >= payload_got + take since take <= STAGE_SIZE. */
-        if (d->payload_got + take > d->payload_cap && grow_payload(d, next_payload_cap(d)) != 0)
+        if (d->payload_got + take > payload_room_end(d) && grow_payload(d, next_payload_cap(d)) != 0)
             break;
         memcpy(d->payload + d->payload_got, d->stage + d->start, take);
         d->payload_got += take;
@@ -276,11 +305,11 @@ int ipc_frame_decoder_space(ipc_frame_decoder *d, uint8_t **buf, size_t *len)
         /* Grow only when full: next_payload_cap() rises with every byte
          * received, so growing on each call would realloc (copy) the whole
          * payload once per short read. */
-        if (d->payload_got == d->payload_cap && grow_payload(d, next_payload_cap(d)) != 0)
+        if (d->payload_got == payload_room_end(d) && grow_payload(d, next_payload_cap(d)) != 0)
             return d->err;
         d->zero_copy = 1;
         *buf = d->payload + d->payload_got;
-        *len = d->granted = d->payload_cap - d->payload_got;
+        *len = d->granted = payload_room_end(d) - d->payload_got;
         return 0;
     }
     if (d->start > 0) {
@@ -291,6 +320,32 @@ int ipc_frame_decoder_space(ipc_frame_decoder *d, uint8_t **buf, size_t *len)
     d->zero_copy = 0;
     *buf = d->stage + d->end;
     *len = d->granted = STAGE_SIZE - d->end;
+    if (!d->have_header && d->after_large && d->end < IPC_MSG_HEADER_SIZE)
+        *len = d->granted = IPC_MSG_HEADER_SIZE - d->end;
+    return 0;
+}
+
+int ipc_frame_decoder_space_iov(ipc_frame_decoder *d, struct iovec *iov, int *n)
+{
+    uint8_t *buf;
+    size_t len;
+    *n = 0;
+    int rc = ipc_frame_decoder_space(d, &buf, &len);
+    if (rc)
+        return rc;
+    iov[0] = (struct iovec){buf, len};
+    *n = 1;
+    /* Only when this read can finish the payload, so that whatever follows
+     * it belongs after it; the stage is empty then (zero copy needs that).
+     * After a large payload just the next header, as space() would offer. */
+    if (d->zero_copy && d->payload_got + len == d->hdr.payload_size && d->start == 0 &&
+        d->end == 0) {
+        size_t tail = d->hdr.payload_size >= HEADER_ONLY_AFTER ? IPC_MSG_HEADER_SIZE : STAGE_SIZE;
+        iov[1] = (struct iovec){d->stage, tail};
+        d->granted_tail = tail;
+        d->granted += tail;
+        *n = 2;
+    }
     return 0;
 }
 
@@ -302,12 +357,18 @@ int ipc_frame_decoder_commit(ipc_frame_decoder *d, size_t n)
      * commit would take bytes from the wrong place. */
     if (n > d->granted)
         return fail(d, -EINVAL);
-    d->granted = 0;
+    size_t first = d->granted - d->granted_tail;
+    d->granted = d->granted_tail = 0;
     if (d->zero_copy) {
-        d->payload_got += n;
+        size_t in_payload = n < first ? n : first;
+        d->payload_got += in_payload;
         if (d->payload_got == d->hdr.payload_size)
             emit(d);
-        return d->err;
+        if (d->err || n == in_payload)
+            return d->err;
+        /* The rest went to the empty stage, behind the finished payload. */
+        d->end = n - in_payload;
+        return parse(d);
     }
     d->end += n;
     return parse(d);

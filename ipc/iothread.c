@@ -63,6 +63,8 @@ int ipc_iothread_start(ipc_iothread **out)
     int rc = ipc_loop_new(&io->loop);
     if (rc)
         goto fail;
+    /* The IO thread waits for sockets, not tasks: spinning would not help. */
+    ipc_loop_set_spin(io->loop, 0);
     rc = spawn(io, 0);
     if (rc)
         goto fail;

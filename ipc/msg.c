@@ -1,6 +1,7 @@
 /* Messages: header fields, the Pickle payload and attached fds with ownership. */
 #include "msg_internal.h"
 
+#include "bufpool_internal.h"
 #include "ipc/errors.h"
 
 #include <assert.h>
@@ -284,7 +285,8 @@ int ipc_msg_decode_header(const uint8_t in[IPC_MSG_HEADER_SIZE], ipc_msg_header 
     return 0;
 }
 
-ipc_msg *ipc__msg_from_frame(const ipc_msg_header *h, uint8_t *payload, const int *fds)
+ipc_msg *ipc__msg_from_frame(const ipc_msg_header *h, uint8_t *payload, size_t cap,
+                             const int *fds)
 {
     assert(h->num_fds <= IPC_MSG_MAX_FDS); /* the decoder checked its limits */
     ipc_msg *m = ipc_msg_new(h->routing_id, h->type, h->flags);
@@ -299,10 +301,11 @@ ipc_msg *ipc__msg_from_frame(const ipc_msg_header *h, uint8_t *payload, const in
         m->nfds = m->fds_cap = h->num_fds;
     }
     m->payload.data = payload;
-    m->payload.len = m->payload.cap = h->payload_size;
+    m->payload.len = h->payload_size;
+    m->payload.cap = payload ? cap : 0; /* ipc_msg_free gives it back by it */
     return m;
 fail:
-    free(payload);
+    ipc__buf_put(payload, cap);
     for (uint32_t i = 0; i < h->num_fds; i++)
         close(fds[i]);
     if (m) {

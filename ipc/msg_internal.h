@@ -15,9 +15,11 @@ struct ipc_msg {
     uint32_t fds_cap;
 };
 
-/* Builds a received message from a validated header. Takes `payload` (malloc'd,
- * h->payload_size bytes, may be NULL when 0) and the `fds` values (copied into
- * the message, which then owns them), also on failure. NULL on ENOMEM. */
-ipc_msg *ipc__msg_from_frame(const ipc_msg_header *h, uint8_t *payload, const int *fds);
+/* Builds a received message from a validated header. Takes `payload` (from
+ * ipc__buf_get or malloc, `cap` >= h->payload_size bytes, may be NULL when the
+ * size is 0) and the `fds` values (copied into the message, which then owns
+ * them), also on failure. NULL on ENOMEM. */
+ipc_msg *ipc__msg_from_frame(const ipc_msg_header *h, uint8_t *payload, size_t cap,
+                             const int *fds);
 
 #endif

@@ -1,6 +1,7 @@
 /* Pickle writer and bounds-checked iterator (layout: docs/wire-format.md). */
 #include "ipc/pickle.h"
 
+#include "bufpool_internal.h"
 #include "ipc/errors.h"
 
 #include <errno.h>
@@ -22,7 +23,7 @@ void ipc_pickle_init(ipc_pickle *w)
 
 void ipc_pickle_dispose(ipc_pickle *w)
 {
-    free(w->data);
+    ipc__buf_put(w->data, w->cap); /* large buffers go back to the cache */
     ipc_pickle_init(w);
 }
 
@@ -62,10 +63,15 @@ int ipc_pickle_reserve(ipc_pickle *w, size_t extra)
     size_t need = w->len + extra;
     if (need <= w->cap)
         return 0;
+    /* Small buffers double from 64 bytes; a large first reservation takes
+     * just its size class from the buffer cache, so a 64 KiB payload does not
+     * sit in 128 KiB. */
     size_t cap = w->cap ? w->cap : 64;
-    while (cap < need)
+    while (cap < need && (w->cap || cap < IPC__BUF_MIN))
         cap *= 2; /* need <= 128 MiB, so this cannot overflow */
-    uint8_t *p = realloc(w->data, cap);
+    if (cap < need)
+        cap = need;
+    uint8_t *p = ipc__buf_grow(w->data, w->len, w->cap, cap, &cap);
     if (!p)
         return w->err = -ENOMEM;
     w->data = p;

@@ -9,6 +9,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #define IPC_FRAME_DEFAULT_MAX_PAYLOAD (128u * 1024u * 1024u)
 #define IPC_FRAME_DEFAULT_MAX_FDS IPC_MSG_MAX_FDS
@@ -44,6 +45,12 @@ int ipc_frame_decoder_push_fds(ipc_frame_decoder *dec, const int *fds, size_t n)
  * (or a second commit) is a sticky -EINVAL. Large payloads are read straight
  * into their final buffer. The buffer is valid until the next call. */
 int ipc_frame_decoder_space(ipc_frame_decoder *dec, uint8_t **buf, size_t *len);
+/* The same as space(), as up to two regions filled in order (for readv or
+ * recvmsg; `iov` has room for two): when the first is the end of a payload
+ * read in place, the second takes what follows it, so one read gets the rest
+ * of a large message and the next header. *n gets 1 or 2; commit() takes the
+ * total written. */
+int ipc_frame_decoder_space_iov(ipc_frame_decoder *dec, struct iovec *iov, int *n);
 int ipc_frame_decoder_commit(ipc_frame_decoder *dec, size_t n);
 /* Copying input: the same as space/commit in a loop. */
 int ipc_frame_decoder_feed(ipc_frame_decoder *dec, const void *data, size_t len);

@@ -31,6 +31,14 @@ int ipc_loop_run(ipc_loop *loop);
 /* Runs ready tasks and events, waiting at most `timeout_ms` (0: do not wait,
  * -1: wait for one batch of work). Returns 0 or -errno. */
 int ipc_loop_run_once(ipc_loop *loop, int timeout_ms);
+/* Before it sleeps, the loop spins for up to `usec` microseconds waiting for
+ * a posted task, which saves a thread wakeup when the answer to something it
+ * just sent comes soon (request/response between threads or processes). It
+ * backs off while spins find nothing, so an idle loop stays idle, and does
+ * not spin on the CPU its last poster ran on. Default 0 (off);
+ * IPC_LOOP_SPIN_US in the environment sets it for new loops. The IO thread's
+ * loop never spins. Any thread. */
+void ipc_loop_set_spin(ipc_loop *loop, unsigned usec);
 /* Makes ipc_loop_run() return after the current task. Any thread. */
 void ipc_loop_quit(ipc_loop *loop);
 /* Non-zero when called on the thread running (or bound to) the loop. */
