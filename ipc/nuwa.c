@@ -169,6 +169,10 @@ struct ipc_nuwa_server {
     pid_t self_pid;
     pid_t main_pid;
     char sandbox[32]; /* "" when none is stacked */
+    /* The spare sandbox compiled once, before any fork: a forked process
+     * only loads it (NULL: none, or a build that cannot precompile, where
+     * each process compiles its own). */
+    ipc_sandbox_prog *prog;
     int forked_child; /* this process was forked: the handle is inert */
     int freeing;
     void (*closed)(void *ctx, ipc_nuwa_server *srv, ipc_destroy_reason why);
@@ -404,7 +408,9 @@ static void become_spare(ipc_nuwa_server *srv, int fd, int other)
      * else and we must not live on. */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != srv->self_pid)
         _exit(IPC_CHILD_EXIT_INIT);
-    if (srv->sandbox[0] && ipc_sandbox_apply(srv->sandbox, NULL) < 0)
+    /* The spare sandbox, compiled before the fork: only loaded here. */
+    if (srv->prog ? ipc_sandbox_prog_apply(srv->prog, NULL) < 0
+                  : srv->sandbox[0] && ipc_sandbox_apply(srv->sandbox, NULL) < 0)
         _exit(IPC_CHILD_EXIT_SANDBOX);
     pid_t main_pid =
         ipc_conn_peer_pid(srv->conn) > 0 ? ipc_conn_peer_pid(srv->conn) : srv->main_pid;
@@ -534,6 +540,13 @@ int ipc_nuwa_server_start(const ipc_nuwa_server_opts *opts, ipc_nuwa_server **ou
     srv->self_pid = getpid();
     srv->main_pid = opts->main_pid > 0 ? opts->main_pid : getppid();
     snprintf(srv->sandbox, sizeof srv->sandbox, "%s", sandbox);
+    /* Without a precompiled program (a listing build, or libseccomp made a
+     * program we cannot patch), each process compiles its own. */
+    if (ipc_sandbox_enforced(sandbox) && (rc = ipc_sandbox_prog_new(sandbox, &srv->prog)) < 0 &&
+        rc != -EOPNOTSUPP)
+        ipc_log_warning("Child", "fork server: sandbox %s not precompiled: %s", sandbox,
+                        ipc_strerror(rc));
+    rc = -ENOMEM;
     srv->closed = opts->closed;
     srv->ctx = opts->ctx;
     srv->spare_ops = opts->spare;
@@ -585,6 +598,8 @@ void ipc_nuwa_server_stop(ipc_nuwa_server *srv)
         event_free(srv->poll_ev);
         srv->poll_ev = NULL;
     }
+    ipc_sandbox_prog_free(srv->prog);
+    srv->prog = NULL;
 }
 
 void ipc_nuwa_server_free(ipc_nuwa_server *srv)
