@@ -385,7 +385,9 @@ static int forget_fork_server(ipc_nuwa_server *srv)
     rc = ipc_iothread_restart_after_fork(srv->io); /* runs the channels' fork hooks */
     if (rc)
         return rc;
-    /* Whatever else this batch held for the fork server is not ours. */
+    /* Whatever else this batch held for the fork server is not ours. Closed
+     * this early (before the new connection exists), the IO thread has let go
+     * of it long before the drop task below frees it and its fd. */
     ipc_proxy_close(ipc_conn_proxy(srv->conn));
     srv->drop = calloc(1, sizeof *srv->drop);
     if (!srv->drop)
@@ -437,48 +439,51 @@ static int send_add_new_process(ipc_nuwa_server *srv, pid_t pid, int fd)
     return rc ? rc : ipc_actor_send(srv->actor, m);
 }
 
-/* ForkIPCProcess: PrepareProtoSockets, fork, AddNewIPCProcess. */
+/* After the fork, in the fork server: watch the child, then tell main.
+ * Unsent, the child finds its channel closed and exits; it is reaped. */
+static int announce_child(ipc_nuwa_server *srv, pid_t pid, int fd)
+{
+    child_watch *w = calloc(1, sizeof *w);
+    int rc = w ? watch_child(srv, w, pid) : -ENOMEM;
+    if (rc) {
+        free(w);
+        kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        return rc;
+    }
+    return send_add_new_process(srv, pid, fd);
+}
+
+/* ForkIPCProcess: PrepareProtoSockets, fork, AddNewIPCProcess. The IO thread
+ * stays parked until AddNewProcess is out (the main thread writes it to the
+ * socket itself): every page the fork server writes after fork() is a
+ * copy-on-write fault, and none of them then has another thread of the fork
+ * server to compete with, nor a TLB on another CPU to flush. */
 static int fork_spare(ipc_nuwa_server *srv)
 {
     int sv[2];
     int rc = ipc_socketpair("PContent", sv);
     if (rc)
         return rc;
-    child_watch *w = calloc(1, sizeof *w); /* before the fork: nothing to undo in the child */
-    if (!w) {
-        rc = -ENOMEM;
-        goto fail;
-    }
-    w->pidfd = -1;
     rc = ipc_iothread_park(srv->io);
     if (rc)
         goto fail;
     fflush(NULL); /* or the child would write what is buffered a second time */
     pid_t pid = fork();
     if (pid == 0) {
-        free(w);
         become_spare(srv, sv[1], sv[0]);
         return 0;
     }
     rc = pid < 0 ? -errno : 0;
-    ipc_iothread_unpark(srv->io);
     close(sv[1]);
     sv[1] = -1;
-    if (rc)
-        goto fail;
-    srv->stats.forks++;
-    rc = watch_child(srv, w, pid);
-    if (rc) {
-        kill(pid, SIGKILL);
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        goto fail;
+    if (rc == 0) {
+        srv->stats.forks++;
+        rc = announce_child(srv, pid, sv[0]);
     }
-    w = NULL;
-    rc = send_add_new_process(srv, pid, sv[0]);
-    /* Unsent, the child finds its channel closed and exits; it is reaped. */
+    ipc_iothread_unpark(srv->io);
 fail:
-    free(w);
     if (sv[1] >= 0)
         close(sv[1]);
     close(sv[0]);
