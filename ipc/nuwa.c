@@ -458,8 +458,9 @@ static int announce_child(ipc_nuwa_server *srv, pid_t pid, int fd)
 /* ForkIPCProcess: PrepareProtoSockets, fork, AddNewIPCProcess. The IO thread
  * stays parked until AddNewProcess is out (the main thread writes it to the
  * socket itself): every page the fork server writes after fork() is a
- * copy-on-write fault, and none of them then has another thread of the fork
- * server to compete with, nor a TLB on another CPU to flush. */
+ * copy-on-write fault (~54 us each on the benchmark VM), and AddNewProcess
+ * then goes before the IO thread's own faults, on one thread of the fork
+ * server only (~0.2 ms less CPU per fork there, docs/BENCHMARKS.md). */
 static int fork_spare(ipc_nuwa_server *srv)
 {
     int sv[2];

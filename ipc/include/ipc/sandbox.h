@@ -26,11 +26,10 @@ int ipc_sandbox_enforced(const char *process_type);
 int ipc_sandbox_apply(const char *process_type, void *crash_page);
 
 /* A policy compiled to its seccomp BPF program ahead of time, so that a
- * process can install it later without libseccomp (no compiling, no
- * allocation): the fork server compiles the spare sandbox once and every
- * process it forks loads it. The program is exactly what ipc_sandbox_apply()
- * would install in the calling process: the rules that name the caller's pid
- * are patched with it when it is applied. */
+ * process can install it later without libseccomp: the fork server compiles
+ * the spare sandbox once and every process it forks loads it. The program is
+ * exactly what ipc_sandbox_apply() would install in the calling process: the
+ * rules that name the caller's pid are patched with it when it is applied. */
 typedef struct ipc_sandbox_prog ipc_sandbox_prog;
 
 /* Compiles the policy of `process_type`. *out is the caller's (free it with
@@ -42,8 +41,9 @@ int ipc_sandbox_prog_new(const char *process_type, ipc_sandbox_prog **out);
 /* As ipc_sandbox_apply() with the precompiled policy: installs the SIGSYS
  * reporter (recording into `crash_page`, as there) and loads the program with
  * no_new_privs on all threads (TSYNC; without seccomp(2), as under valgrind,
- * with prctl() if the process has one thread). No libseccomp call, no
- * allocation. Writes the caller's pid into `prog`, which stays the caller's.
+ * with prctl() if the process has one thread). No libseccomp call, and no
+ * allocation where seccomp(2) exists. Writes the caller's pid into `prog`,
+ * which stays the caller's.
  * Call it from the main thread. 0, -EINVAL (prog NULL), -EOPNOTSUPP (no
  * seccomp(2) and more than one thread, or unknown), -EAGAIN (a thread could
  * not take the filter; nothing was loaded) or -errno. */
