@@ -169,6 +169,10 @@ struct ipc_nuwa_server {
     pid_t self_pid;
     pid_t main_pid;
     char sandbox[32]; /* "" when none is stacked */
+    /* The spare sandbox compiled once, before any fork: a forked process
+     * only loads it (NULL: none, or a build that cannot precompile, where
+     * each process compiles its own). */
+    ipc_sandbox_prog *prog;
     int forked_child; /* this process was forked: the handle is inert */
     int freeing;
     void (*closed)(void *ctx, ipc_nuwa_server *srv, ipc_destroy_reason why);
@@ -381,7 +385,9 @@ static int forget_fork_server(ipc_nuwa_server *srv)
     rc = ipc_iothread_restart_after_fork(srv->io); /* runs the channels' fork hooks */
     if (rc)
         return rc;
-    /* Whatever else this batch held for the fork server is not ours. */
+    /* Whatever else this batch held for the fork server is not ours. Closed
+     * this early (before the new connection exists), the IO thread has let go
+     * of it long before the drop task below frees it and its fd. */
     ipc_proxy_close(ipc_conn_proxy(srv->conn));
     srv->drop = calloc(1, sizeof *srv->drop);
     if (!srv->drop)
@@ -404,7 +410,9 @@ static void become_spare(ipc_nuwa_server *srv, int fd, int other)
      * else and we must not live on. */
     if (prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0) < 0 || getppid() != srv->self_pid)
         _exit(IPC_CHILD_EXIT_INIT);
-    if (srv->sandbox[0] && ipc_sandbox_apply(srv->sandbox, NULL) < 0)
+    /* The spare sandbox, compiled before the fork: only loaded here. */
+    if (srv->prog ? ipc_sandbox_prog_apply(srv->prog, NULL) < 0
+                  : srv->sandbox[0] && ipc_sandbox_apply(srv->sandbox, NULL) < 0)
         _exit(IPC_CHILD_EXIT_SANDBOX);
     pid_t main_pid =
         ipc_conn_peer_pid(srv->conn) > 0 ? ipc_conn_peer_pid(srv->conn) : srv->main_pid;
@@ -431,48 +439,52 @@ static int send_add_new_process(ipc_nuwa_server *srv, pid_t pid, int fd)
     return rc ? rc : ipc_actor_send(srv->actor, m);
 }
 
-/* ForkIPCProcess: PrepareProtoSockets, fork, AddNewIPCProcess. */
+/* After the fork, in the fork server: watch the child, then tell main.
+ * Unsent, the child finds its channel closed and exits; it is reaped. */
+static int announce_child(ipc_nuwa_server *srv, pid_t pid, int fd)
+{
+    child_watch *w = calloc(1, sizeof *w);
+    int rc = w ? watch_child(srv, w, pid) : -ENOMEM;
+    if (rc) {
+        free(w);
+        kill(pid, SIGKILL);
+        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        return rc;
+    }
+    return send_add_new_process(srv, pid, fd);
+}
+
+/* ForkIPCProcess: PrepareProtoSockets, fork, AddNewIPCProcess. The IO thread
+ * stays parked until AddNewProcess is out (the main thread writes it to the
+ * socket itself): every page the fork server writes after fork() is a
+ * copy-on-write fault (~54 us each on the benchmark VM), and AddNewProcess
+ * then goes before the IO thread's own faults, on one thread of the fork
+ * server only (~0.2 ms less CPU per fork there, docs/BENCHMARKS.md). */
 static int fork_spare(ipc_nuwa_server *srv)
 {
     int sv[2];
     int rc = ipc_socketpair("PContent", sv);
     if (rc)
         return rc;
-    child_watch *w = calloc(1, sizeof *w); /* before the fork: nothing to undo in the child */
-    if (!w) {
-        rc = -ENOMEM;
-        goto fail;
-    }
-    w->pidfd = -1;
     rc = ipc_iothread_park(srv->io);
     if (rc)
         goto fail;
     fflush(NULL); /* or the child would write what is buffered a second time */
     pid_t pid = fork();
     if (pid == 0) {
-        free(w);
         become_spare(srv, sv[1], sv[0]);
         return 0;
     }
     rc = pid < 0 ? -errno : 0;
-    ipc_iothread_unpark(srv->io);
     close(sv[1]);
     sv[1] = -1;
-    if (rc)
-        goto fail;
-    srv->stats.forks++;
-    rc = watch_child(srv, w, pid);
-    if (rc) {
-        kill(pid, SIGKILL);
-        while (waitpid(pid, NULL, 0) < 0 && errno == EINTR)
-            ;
-        goto fail;
+    if (rc == 0) {
+        srv->stats.forks++;
+        rc = announce_child(srv, pid, sv[0]);
     }
-    w = NULL;
-    rc = send_add_new_process(srv, pid, sv[0]);
-    /* Unsent, the child finds its channel closed and exits; it is reaped. */
+    ipc_iothread_unpark(srv->io);
 fail:
-    free(w);
     if (sv[1] >= 0)
         close(sv[1]);
     close(sv[0]);
@@ -534,6 +546,13 @@ int ipc_nuwa_server_start(const ipc_nuwa_server_opts *opts, ipc_nuwa_server **ou
     srv->self_pid = getpid();
     srv->main_pid = opts->main_pid > 0 ? opts->main_pid : getppid();
     snprintf(srv->sandbox, sizeof srv->sandbox, "%s", sandbox);
+    /* Without a precompiled program (a listing build, or libseccomp made a
+     * program we cannot patch), each process compiles its own. */
+    if (ipc_sandbox_enforced(sandbox) && (rc = ipc_sandbox_prog_new(sandbox, &srv->prog)) < 0 &&
+        rc != -EOPNOTSUPP)
+        ipc_log_warning("Child", "fork server: sandbox %s not precompiled: %s", sandbox,
+                        ipc_strerror(rc));
+    rc = -ENOMEM;
     srv->closed = opts->closed;
     srv->ctx = opts->ctx;
     srv->spare_ops = opts->spare;
@@ -585,6 +604,8 @@ void ipc_nuwa_server_stop(ipc_nuwa_server *srv)
         event_free(srv->poll_ev);
         srv->poll_ev = NULL;
     }
+    ipc_sandbox_prog_free(srv->prog);
+    srv->prog = NULL;
 }
 
 void ipc_nuwa_server_free(ipc_nuwa_server *srv)

@@ -62,6 +62,7 @@ struct ipc_nuwa_manager {
     unsigned losses; /* spares lost in a row before serving */
     int shutting_down, nuwa_closed, done, freeing;
     ipc_nuwa_counts counts;
+    const char **nuwa_env; /* the fork server's environment (strings borrowed) */
 };
 
 const char *ipc_nuwa_event_name(ipc_nuwa_event_kind kind)
@@ -429,6 +430,32 @@ static void on_nuwa_ready(void *ctx, ipc_host *host, int err)
     fill(m);
 }
 
+extern char **environ;
+
+/* The fork server's environment: the caller's (or ours) with LD_BIND_NOW=1
+ * unless it sets LD_BIND_NOW itself. The dynamic loader then binds every
+ * symbol when the fork server starts, once, instead of every forked process
+ * resolving each function it calls first (a lookup through every library's
+ * symbol tables, pages the new process would otherwise touch). The strings
+ * are borrowed, as the caller's envp is for the launch. */
+static int make_nuwa_env(ipc_nuwa_manager *m)
+{
+    const char *const *src = m->opts.nuwa.envp ? m->opts.nuwa.envp : (const char *const *)environ;
+    size_t n = 0;
+    int has = 0;
+    for (; src && src[n]; n++)
+        has |= strncmp(src[n], "LD_BIND_NOW=", 12) == 0;
+    const char **env = calloc(n + 2, sizeof *env);
+    if (!env)
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        env[i] = src[i];
+    if (!has)
+        env[n] = "LD_BIND_NOW=1";
+    m->nuwa_env = env;
+    return 0;
+}
+
 /* DelayedNuwaFork -> RunNuwaProcess. */
 static void launch_nuwa(ipc_nuwa_manager *m)
 {
@@ -440,6 +467,8 @@ static void launch_nuwa(ipc_nuwa_manager *m)
     p->m = m;
     p->is_nuwa = 1;
     p->state = P_NUWA;
+    if (!m->nuwa_env && (rc = make_nuwa_env(m)) != 0)
+        goto fail;
     ipc_host_opts ho = {.loop = m->loop,
                         .proc = m->opts.nuwa,
                         .label = "nuwa",
@@ -448,6 +477,7 @@ static void launch_nuwa(ipc_nuwa_manager *m)
                         .ctx = p};
     ho.proc.process_type = "nuwa";
     ho.proc.channel_fd = -1;
+    ho.proc.envp = m->nuwa_env;
     rc = ipc_host_launch(&ho, &p->host);
     if (rc)
         goto fail;
@@ -786,6 +816,7 @@ void ipc_nuwa_manager_free(ipc_nuwa_manager *m)
     }
     if (m->nuwa)
         free_proc(m->nuwa); /* kills and reaps the fork server if it still runs */
+    free(m->nuwa_env);
     free(m);
 }
 
@@ -793,6 +824,7 @@ unsigned ipc_nuwa_manager_connected_spares(const ipc_nuwa_manager *m)
 {
     unsigned n = 0;
     for (const nproc *p = m->procs; p; p = p->next)
-        n += p->state == P_SPARE && p->connected && !p->actor_dead;
+        n += p->state == P_SPARE && !p->actor_dead &&
+             (p->connected || ipc_proxy_peer_pid(ipc_conn_proxy(ipc_host_conn(p->host))) > 0);
     return n;
 }

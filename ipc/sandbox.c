@@ -3,15 +3,21 @@
 #include "ipc/sandbox.h"
 
 #include "ipc/crash.h"
+#include "sandbox_internal.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
 #include <linux/sched.h>
+#include <linux/seccomp.h>
 #include <pthread.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -306,7 +312,7 @@ static int count_threads(void)
     return n;
 }
 
-static int add_rule(scmp_filter_ctx ctx, const struct rule *r)
+static int add_rule(scmp_filter_ctx ctx, const struct rule *r, uint32_t self)
 {
     int nr = seccomp_syscall_resolve_name(r->name);
     if (nr < 0)
@@ -314,9 +320,79 @@ static int add_rule(scmp_filter_ctx ctx, const struct rule *r)
     uint32_t act = r->act == ACT_ALLOW ? SCMP_ACT_ALLOW : SCMP_ACT_ERRNO((uint32_t)r->err);
     if (!r->c.arg)
         return seccomp_rule_add(ctx, act, nr, 0);
-    uint64_t value = r->c.self ? (uint64_t)(uint32_t)getpid() : r->c.value;
+    uint64_t value = r->c.self ? (uint64_t)self : r->c.value;
     struct scmp_arg_cmp cmp = {r->c.arg - 1, SCMP_CMP_MASKED_EQ, r->c.mask, value};
     return seccomp_rule_add_array(ctx, act, nr, 1, &cmp);
+}
+
+/* The policy of `mask` as a libseccomp context; `self` stands for the
+ * caller's pid in the rules that name it. */
+static int build_ctx(unsigned mask, uint32_t self, scmp_filter_ctx *out)
+{
+    int rc = 0;
+    scmp_filter_ctx ctx = seccomp_init(IPC__SANDBOX_DEFAULT_ACTION);
+    if (!ctx)
+        return -ENOMEM;
+    /* Another architecture's syscall numbers (int 0x80 on x86-64) would slip
+     * past the names: kill the whole process, not just the thread. */
+    if (seccomp_api_get() >= 3)
+        rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
+    for (size_t i = 0; rc == 0 && i < sizeof rules / sizeof rules[0]; i++)
+        if (rule_applies(&rules[i], mask))
+            rc = add_rule(ctx, &rules[i], self);
+    if (rc < 0) {
+        seccomp_release(ctx);
+        return rc;
+    }
+    *out = ctx;
+    return 0;
+}
+
+/* The BPF program libseccomp makes of the policy (seccomp_export_bpf
+ * writes it to an fd; 2.5 has no in-memory export). *out is malloc()ed. */
+static int compile(unsigned mask, uint32_t self, struct sock_filter **out, size_t *len)
+{
+    scmp_filter_ctx ctx = NULL;
+    struct sock_filter *insns = NULL;
+    int fd = -1;
+    int rc = build_ctx(mask, self, &ctx);
+    if (rc)
+        goto fail;
+    if ((fd = memfd_create("ipc-sandbox-bpf", MFD_CLOEXEC)) < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    if ((rc = seccomp_export_bpf(ctx, fd)) < 0)
+        goto fail;
+    off_t size = lseek(fd, 0, SEEK_END);
+    rc = -EPROTO;
+    if (size <= 0 || size % (off_t)sizeof *insns || size > (off_t)(BPF_MAXINSNS * sizeof *insns))
+        goto fail;
+    rc = -ENOMEM;
+    if (!(insns = malloc((size_t)size)))
+        goto fail;
+    size_t got = 0;
+    while (got < (size_t)size) {
+        ssize_t n = pread(fd, (char *)insns + got, (size_t)size - got, (off_t)got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0) {
+            rc = n < 0 ? -errno : -EPROTO;
+            goto fail;
+        }
+        got += (size_t)n;
+    }
+    *out = insns;
+    *len = (size_t)size / sizeof *insns;
+    insns = NULL;
+    rc = 0;
+fail:
+    free(insns);
+    if (fd >= 0)
+        close(fd);
+    if (ctx)
+        seccomp_release(ctx);
+    return rc;
 }
 
 static int install_reporter(void)
@@ -334,6 +410,44 @@ static int install_reporter(void)
     return pthread_sigmask(SIG_UNBLOCK, &set, NULL) == 0 ? 0 : -EINVAL;
 }
 
+/* Loads a program on every thread of the process (TSYNC), with
+ * no_new_privs, as libseccomp's seccomp_load does, without allocating. Where
+ * seccomp(2) is missing (valgrind implements only prctl), a single-threaded
+ * process loses nothing without TSYNC; a threaded one must not go on with
+ * threads left unfiltered. */
+static int load(const struct sock_filter *insns, size_t len)
+{
+    struct sock_fprog fp = {(unsigned short)len, (struct sock_filter *)insns};
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+        return -errno;
+    long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_TSYNC, &fp);
+    if (r > 0)
+        return -EAGAIN; /* thread r could not be synchronised: nothing was loaded */
+    if (r == 0)
+        return 0;
+    if (errno != ENOSYS)
+        return -errno;
+    if (count_threads() != 1)
+        return -EOPNOTSUPP;
+    return prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &fp, 0, 0) < 0 ? -errno : 0;
+}
+
+static void set_reporter_info(const char *process_type, void *page)
+{
+    crash_page = page;
+    size_t n = strnlen(process_type, sizeof sandbox_type - 1);
+    memcpy(sandbox_type, process_type, n);
+    sandbox_type[n] = '\0';
+}
+
+#if IPC__SANDBOX_DEFAULT_ACTION == SCMP_ACT_NOTIFY
+/* A listing build (docs/process-model.md, "Sanitizer builds"): libseccomp
+ * loads the filter and keeps the notification fd; no precompiled programs. */
+#define IPC__SANDBOX_LIBSECCOMP_LOAD 1
+#else
+#define IPC__SANDBOX_LIBSECCOMP_LOAD 0
+#endif
+
 int ipc_sandbox_apply(const char *process_type, void *page)
 {
     unsigned mask;
@@ -342,33 +456,161 @@ int ipc_sandbox_apply(const char *process_type, void *page)
         return -EINVAL;
     if (mask == 0)
         return 0;
-    scmp_filter_ctx ctx = seccomp_init(IPC__SANDBOX_DEFAULT_ACTION);
-    if (!ctx)
-        return -ENOMEM;
-    /* TSYNC needs the seccomp(2) syscall (libseccomp API level 2). Where it
-     * is missing (valgrind implements only prctl), a single-threaded
-     * process loses nothing without it; a threaded one must not go on with
-     * threads left unfiltered. */
+#if IPC__SANDBOX_LIBSECCOMP_LOAD
+    scmp_filter_ctx ctx = NULL;
+    if ((rc = build_ctx(mask, (uint32_t)getpid(), &ctx)) < 0)
+        return rc;
     if (seccomp_api_get() >= 2)
         rc = seccomp_attr_set(ctx, SCMP_FLTATR_CTL_TSYNC, 1);
     else
         rc = count_threads() == 1 ? 0 : -EOPNOTSUPP;
-    /* Another architecture's syscall numbers (int 0x80 on x86-64) would slip
-     * past the names: kill the whole process, not just the thread. */
-    if (rc == 0 && seccomp_api_get() >= 3)
-        rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS);
-    if (rc < 0)
-        goto fail;
-    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++)
-        if (rule_applies(&rules[i], mask) && (rc = add_rule(ctx, &rules[i])) < 0)
-            goto fail;
-    crash_page = page;
-    memset(sandbox_type, 0, sizeof sandbox_type);
-    strncpy(sandbox_type, process_type, sizeof sandbox_type - 1);
-    if ((rc = install_reporter()) < 0)
-        goto fail;
-    rc = seccomp_load(ctx);
-fail:
+    set_reporter_info(process_type, page);
+    if (rc == 0)
+        rc = install_reporter();
+    if (rc == 0)
+        rc = seccomp_load(ctx);
     seccomp_release(ctx);
     return rc;
+#else
+    struct sock_filter *insns = NULL;
+    size_t len = 0;
+    if ((rc = compile(mask, (uint32_t)getpid(), &insns, &len)) < 0)
+        return rc;
+    set_reporter_info(process_type, page);
+    rc = install_reporter();
+    if (rc == 0)
+        rc = load(insns, len);
+    free(insns);
+    return rc;
+#endif
+}
+
+/* ---- programs compiled ahead of time ---- */
+
+/* Two stand-ins for the caller's pid (above any pid_max): compiling with
+ * each and comparing the programs finds the instructions that hold it. */
+#define PID_STANDIN_A 0x7ffffff1u
+#define PID_STANDIN_B 0x7ffffff2u
+#define MAX_PID_SLOTS 8
+
+struct ipc_sandbox_prog {
+    char type[32];
+    struct sock_filter *insns;
+    size_t len;
+    size_t pid_at[MAX_PID_SLOTS]; /* instructions whose k is the caller's pid */
+    size_t npid;
+};
+
+/* Only a jump comparing the accumulator with a constant may differ between
+ * the two compilations, and only by the stand-in. */
+static int find_pid_slots(ipc_sandbox_prog *p, const struct sock_filter *b, size_t blen)
+{
+    if (blen != p->len)
+        return -EPROTO;
+    for (size_t i = 0; i < p->len; i++) {
+        const struct sock_filter *a = &p->insns[i];
+        if (memcmp(a, &b[i], sizeof *a) == 0)
+            continue;
+        if (a->code != b[i].code || a->jt != b[i].jt || a->jf != b[i].jf ||
+            a->code != (BPF_JMP | BPF_JEQ | BPF_K) || a->k != PID_STANDIN_A ||
+            b[i].k != PID_STANDIN_B || p->npid == MAX_PID_SLOTS)
+            return -EPROTO;
+        p->pid_at[p->npid++] = i;
+    }
+    return 0;
+}
+
+int ipc_sandbox_prog_new(const char *process_type, ipc_sandbox_prog **out)
+{
+    unsigned mask;
+    struct sock_filter *other = NULL;
+    size_t other_len = 0;
+    ipc_sandbox_prog *p = NULL;
+    int rc = -EINVAL;
+    *out = NULL;
+    if (!type_mask(process_type, &mask) || mask == 0 || strlen(process_type) >= sizeof p->type)
+        goto fail;
+    rc = -EOPNOTSUPP;
+    if (IPC__SANDBOX_LIBSECCOMP_LOAD)
+        goto fail;
+    rc = -ENOMEM;
+    if (!(p = calloc(1, sizeof *p)))
+        goto fail;
+    snprintf(p->type, sizeof p->type, "%s", process_type);
+    if ((rc = compile(mask, PID_STANDIN_A, &p->insns, &p->len)) < 0 ||
+        (rc = compile(mask, PID_STANDIN_B, &other, &other_len)) < 0 ||
+        (rc = find_pid_slots(p, other, other_len)) < 0)
+        goto fail;
+    free(other);
+    *out = p;
+    return 0;
+fail:
+    free(other);
+    ipc_sandbox_prog_free(p);
+    return rc;
+}
+
+/* The program for the caller `pid`, in place. */
+static void patch_pid(ipc_sandbox_prog *p, uint32_t pid)
+{
+    for (size_t i = 0; i < p->npid; i++)
+        p->insns[p->pid_at[i]].k = pid;
+}
+
+int ipc_sandbox_prog_apply(ipc_sandbox_prog *p, void *page)
+{
+    if (!p)
+        return -EINVAL;
+    patch_pid(p, (uint32_t)getpid());
+    set_reporter_info(p->type, page);
+    int rc = install_reporter();
+    return rc ? rc : load(p->insns, p->len);
+}
+
+const char *ipc_sandbox_prog_type(const ipc_sandbox_prog *p)
+{
+    return p->type;
+}
+
+void ipc_sandbox_prog_free(ipc_sandbox_prog *p)
+{
+    if (!p)
+        return;
+    free(p->insns);
+    free(p);
+}
+
+/* ---- for the tests (sandbox_internal.h) ---- */
+
+int ipc__sandbox_bpf_for_pid(const char *process_type, pid_t pid, void **out, size_t *len)
+{
+    unsigned mask;
+    *out = NULL;
+    *len = 0;
+    if (!type_mask(process_type, &mask) || mask == 0)
+        return -EINVAL;
+    struct sock_filter *insns = NULL;
+    size_t n = 0;
+    int rc = compile(mask, (uint32_t)pid, &insns, &n);
+    if (rc == 0) {
+        *out = insns;
+        *len = n * sizeof *insns;
+    }
+    return rc;
+}
+
+int ipc__sandbox_prog_bpf(ipc_sandbox_prog *p, pid_t pid, void **out, size_t *len)
+{
+    *out = NULL;
+    *len = p->len * sizeof *p->insns;
+    patch_pid(p, (uint32_t)pid);
+    if (!(*out = malloc(*len)))
+        return -ENOMEM;
+    memcpy(*out, p->insns, *len);
+    return 0;
+}
+
+size_t ipc__sandbox_prog_pid_slots(const ipc_sandbox_prog *p)
+{
+    return p->npid;
 }

@@ -20,6 +20,7 @@ typedef struct main_state {
     ipc_loop *loop;
     ipc_nuwa_manager *m;
     unsigned started, ready;
+    unsigned connected_events; /* SPARE_CONNECTED events printed so far */
     int turning; /* an app is on its way to Ready */
     int failed;
     int shutting_down;
@@ -125,7 +126,10 @@ static void on_event(void *ctx, ipc_nuwa_manager *m, const ipc_nuwa_event *ev)
     case IPC_NUWA_EV_SPARE_CONNECTED:
         rig_b2g_say("main", "spare %d connected (hello received): ready to become an app",
                     (int)ev->pid);
-        if (s->opts->apps == 0 && ipc_nuwa_manager_connected_spares(m) >= s->opts->spares)
+        /* Count the events, not the manager's view: the manager may already
+         * see a hello whose event is still on its way. */
+        s->connected_events++;
+        if (s->opts->apps == 0 && s->connected_events >= s->opts->spares)
             shutdown_all(s, "spares ready, no apps to start");
         start_next_app(s);
         break;

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -367,7 +368,11 @@ static void claim_to_be_nuwa(ipc_nuwa_spare *sp)
 /* The app name says what the test wants: "plain-*" answers Ready at once,
  * "iothread-*" answers from the IO thread, "evil-*" sends AddNewProcess and
  * "unhandled-*" LaunchDemoProcess, which main does not handle, and neither
- * answers. Every app first checks the fork server's channel is gone. */
+ * answers. Under the spare sandbox (content), "selfkill-*" signals itself
+ * (allowed: its own pid) and answers, "killnuwa-*" signals the fork server
+ * and "mount-*" mounts, both refused (the process dies of SIGSYS; were they
+ * allowed, it would answer with pid -1, a bad message). Every app first
+ * checks the fork server's channel is gone. */
 static int nw_become_app(void *ctx, ipc_nuwa_spare *sp, const char *name)
 {
     (void)ctx;
@@ -378,6 +383,18 @@ static int nw_become_app(void *ctx, ipc_nuwa_spare *sp, const char *name)
     if (strncmp(name, "iothread-", 9) == 0) {
         if (ipc_loop_post(ipc_iothread_loop(ipc_iothread_default()), ready_from_io_thread, sp) != 0)
             send_ready_raw(sp, -1);
+        return 1;
+    }
+    if (strncmp(name, "selfkill-", 9) == 0)
+        return kill(getpid(), 0) == 0 ? 0 : (send_ready_raw(sp, -1), 1);
+    if (strncmp(name, "killnuwa-", 9) == 0) {
+        kill(getppid(), 0);
+        send_ready_raw(sp, -1);
+        return 1;
+    }
+    if (strncmp(name, "mount-", 6) == 0) {
+        syscall(SYS_mount, "none", "/nonexistent", "tmpfs", 0ul, NULL);
+        send_ready_raw(sp, -1);
         return 1;
     }
     if (strncmp(name, "evil-", 5) == 0) {
@@ -420,6 +437,10 @@ extern int ipc__nuwa_test_no_pidfd;
 
 static int helper_nuwa(int argc, char **argv)
 {
+    /* Before the sandbox, which refuses setting limits: a process it kills
+     * leaves no core file. */
+    struct rlimit no_core = {0, 0};
+    setrlimit(RLIMIT_CORE, &no_core);
     ipc_child_info info;
     rig_proc_child_init(argc, argv, &info);
     const char *np = getenv("RIG_NUWA_NO_PIDFD");
@@ -472,8 +493,9 @@ typedef struct rec {
     int bad_err;
     pid_t exited[MAX_PIDS];
     int nexited;
-    int nuwa_status; /* its exit status (128 + signal when killed) */
-    int nuwa_killed; /* the test killed it */
+    int nuwa_status;     /* its exit status (128 + signal when killed) */
+    int nuwa_killed;     /* the test killed it */
+    int children_failed; /* the test made children of nuwa fail: it exits 13 */
 } rec;
 
 static void on_event(void *ctx, ipc_nuwa_manager *m, const ipc_nuwa_event *ev)
@@ -590,7 +612,9 @@ static void shutdown_and_free(rec *r)
     ck_assert(ipc_nuwa_manager_done(r->m));
     /* 0: it reaped every child and none had failed. */
     if (r->n[IPC_NUWA_EV_NUWA_RUNNING])
-        ck_assert_int_eq(r->nuwa_status, r->nuwa_killed ? 128 + SIGKILL : 0);
+        ck_assert_int_eq(r->nuwa_status, r->nuwa_killed       ? 128 + SIGKILL
+                                         : r->children_failed ? 13
+                                                              : 0);
     ipc_nuwa_manager_free(r->m);
     ipc_loop_run_once(r->loop, 0);
     ipc_loop_free(r->loop);
@@ -883,6 +907,62 @@ START_TEST(nuwa_on_demand_fork_without_spares)
 }
 END_TEST
 
+START_TEST(nuwa_spare_sandbox_compiled_once_keeps_the_policy)
+{
+    /* The fork server compiles the spare sandbox before forking and each
+     * process it forks only loads it: kill(2) is still allowed to the
+     * process's own pid only (the pid is patched in), and what content may
+     * not do still kills it. */
+    ck_assert_ptr_nonnull(ipc_iothread_default());
+    rig_fd_mark();
+    /* This case is about the sandbox: its fork server stacks content's on
+     * every spare and runs natively whatever the environment says (valgrind
+     * runs stack none and wrap the fork server: valgrind lacks seccomp(2),
+     * and nuwa's filter refuses the prctl() that would stack one without). */
+    const char *was = getenv("RIG_NUWA_SPARE_SANDBOX");
+    char saved[32];
+    snprintf(saved, sizeof saved, "%s", was ? was : "");
+    ck_assert_int_eq(setenv("RIG_NUWA_SPARE_SANDBOX", "content", 1), 0);
+    const char *wrap = getenv("RIG_NUWA_WRAP");
+    char saved_wrap[512];
+    snprintf(saved_wrap, sizeof saved_wrap, "%s", wrap ? wrap : "");
+    ck_assert_int_eq(unsetenv("RIG_NUWA_WRAP"), 0);
+    rec r;
+    start(&r, 0, 0, 0);
+    ck_assert(wait_event(&r, IPC_NUWA_EV_NUWA_RUNNING, 1));
+    for (int i = 0; i < 3; i++)
+        ck_assert_int_eq(ipc_nuwa_manager_request_fork(r.m), 0);
+    ck_assert(wait_event(&r, IPC_NUWA_EV_SPARE_PUBLISHED, 3));
+    ck_assert(wait_connected(&r, 3));
+    pid_t self_killer, nuwa_killer, mounter;
+    take(&r, "selfkill-1", &self_killer);
+    ck_assert(wait_event(&r, IPC_NUWA_EV_APP_READY, 1));
+    ck_assert_int_eq(r.ready_pid[0], self_killer);
+    take(&r, "killnuwa-2", &nuwa_killer);
+    take(&r, "mount-3", &mounter);
+    ck_assert(wait_event(&r, IPC_NUWA_EV_EXITED, 2));
+    ck_assert(wait_reaped(&r, nuwa_killer));
+    ck_assert(wait_reaped(&r, mounter));
+    ck_assert(r.exited[0] == nuwa_killer || r.exited[1] == nuwa_killer);
+    ck_assert(r.exited[0] == mounter || r.exited[1] == mounter);
+    /* Neither got to answer: the calls killed them. */
+    ck_assert_int_eq(r.n[IPC_NUWA_EV_BAD_SENDER], 0);
+    ck_assert_int_eq(r.n[IPC_NUWA_EV_APP_READY], 1);
+    ck_assert(!reaped(self_killer));
+    /* Two of its children died of a signal: the fork server exits 13. */
+    r.children_failed = 1;
+    shutdown_and_free(&r);
+    ck_assert(reaped(self_killer));
+    if (was)
+        setenv("RIG_NUWA_SPARE_SANDBOX", saved, 1);
+    else
+        unsetenv("RIG_NUWA_SPARE_SANDBOX");
+    if (wrap)
+        setenv("RIG_NUWA_WRAP", saved_wrap, 1);
+    rig_assert_no_leaks();
+}
+END_TEST
+
 START_TEST(nuwa_manager_api_refusals)
 {
     ck_assert_ptr_nonnull(ipc_iothread_default());
@@ -1020,22 +1100,19 @@ START_TEST(nuwa_main_killed_takes_nuwa_and_spares_with_it)
     ck_assert_msg(left == 0, "%d process(es) survived main", left);
     for (int i = 0; i < 4; i++)
         ck_assert(reaped(pids[i]));
-    /* Any other descendant reparented to us (a sanitizer's helper task caught
-     * by the parent-death signal, say) must be gone too: reap until none is
-     * left, and fail if one is still alive after the grace period. */
-    int survivors = 1;
-    end = now_ms() + 5000;
+    /* As their subreaper, we also reap the orphans of those five, until we
+     * have no child left: in a sanitizer build a spare exiting on its
+     * channel's end starts LeakSanitizer's tracer, a process of its own,
+     * which its parent-death signal kills when the spare dies of its own. */
     while (now_ms() < end) {
-        int status;
-        pid_t got = waitpid(-1, &status, WNOHANG);
-        if (got < 0 && errno == ECHILD) {
-            survivors = 0;
-            break;
-        }
+        pid_t got = waitpid(-1, NULL, WNOHANG);
+        if (got < 0)
+            break; /* ECHILD: none left */
         if (got == 0)
             usleep(10000);
     }
-    ck_assert_msg(!survivors, "a descendant of main survived it");
+    ck_assert_int_eq(waitpid(-1, NULL, WNOHANG), -1);
+    ck_assert_int_eq(errno, ECHILD);
     rig_assert_no_leaks();
 }
 END_TEST
@@ -1133,6 +1210,8 @@ static Suite *nuwa_suite(void)
               60);
     RIG_TCASE(s, "nuwa_on_demand_fork_without_spares", nuwa_on_demand_fork_without_spares, 60);
     RIG_TCASE(s, "nuwa_manager_api_refusals", nuwa_manager_api_refusals, 30);
+    RIG_TCASE(s, "nuwa_spare_sandbox_compiled_once_keeps_the_policy",
+              nuwa_spare_sandbox_compiled_once_keeps_the_policy, 60);
     RIG_TCASE(s, "nuwa_shutdown_takes_everything_no_orphans_no_zombies",
               nuwa_shutdown_takes_everything_no_orphans_no_zombies, 60);
     RIG_TCASE(s, "nuwa_main_killed_takes_nuwa_and_spares_with_it",

@@ -1,10 +1,14 @@
 /* Unit tests for the seccomp sandbox: the policies, a forbidden syscall
- * reported as a crash naming it, forks refused outside the fork server, and a
+ * reported as a crash naming it, forks refused outside the fork server, a
  * sandboxed child still doing what libipc needs (threads, epoll and eventfd
- * through libevent, socketpair I/O with fd passing both ways). */
+ * through libevent, socketpair I/O with fd passing both ways), and programs
+ * compiled ahead of time (as the fork server does): the same BPF as compiled
+ * in place, and the same verdicts in a process forked after compiling. */
 #include "proctest.h"
 #include "testutil.h"
 
+#include "../../ipc/sandbox_internal.h"
+#include "ipc/crash.h"
 #include "ipc/errors.h"
 #include "ipc/sandbox.h"
 
@@ -237,9 +241,17 @@ out:
     return rc;
 }
 
+static int h_precompiled(int argc, char **argv); /* with its test, below */
+
 static const rig_helper helpers[] = {
-    {"forbidden", h_forbidden}, {"fork", h_fork}, {"startup", h_startup}, {"paths", h_paths},
-    {"tsync", h_tsync},         {"io", h_io},     {NULL, NULL},
+    {"forbidden", h_forbidden},
+    {"fork", h_fork},
+    {"startup", h_startup},
+    {"paths", h_paths},
+    {"tsync", h_tsync},
+    {"io", h_io},
+    {"precompiled", h_precompiled},
+    {NULL, NULL},
 };
 
 /* ================= parent side ================= */
@@ -420,6 +432,238 @@ START_TEST(sandbox_child_does_real_io_and_threads)
 }
 END_TEST
 
+/* ================= programs compiled ahead of time ================= */
+
+START_TEST(sandbox_precompiled_program_is_the_one_compiled_in_place)
+{
+    /* The rules that name the caller's pid are patched with it: byte for
+     * byte what ipc_sandbox_apply() would load in that process. (Not for
+     * pid 1, which no forked process has: kill's test "first argument == 1"
+     * is then socketpair's (AF_UNIX), and libseccomp shares the two blocks,
+     * the same verdicts in fewer instructions.) */
+    const pid_t pids[] = {getpid(), 2, 100, 31337, 4194304, 0x7ffffff1};
+    for (size_t i = 0; i < 4; i++) {
+        ipc_sandbox_prog *prog = NULL;
+        ck_assert_int_eq(ipc_sandbox_prog_new(all_types[i], &prog), 0);
+        ck_assert_str_eq(ipc_sandbox_prog_type(prog), all_types[i]);
+        /* kill(2) to the caller's own pid only, except in the fork server. */
+        ck_assert_uint_eq(ipc__sandbox_prog_pid_slots(prog),
+                          strcmp(all_types[i], "nuwa") == 0 ? 0 : 1);
+        for (size_t j = 0; j < sizeof pids / sizeof pids[0]; j++) {
+            void *pre = NULL, *direct = NULL;
+            size_t pre_len = 0, direct_len = 0;
+            ck_assert_int_eq(ipc__sandbox_prog_bpf(prog, pids[j], &pre, &pre_len), 0);
+            ck_assert_int_eq(ipc__sandbox_bpf_for_pid(all_types[i], pids[j], &direct, &direct_len),
+                             0);
+            ck_assert_uint_gt(pre_len, 0);
+            ck_assert_uint_eq(pre_len, direct_len);
+            ck_assert_msg(memcmp(pre, direct, pre_len) == 0, "%s, pid %d", all_types[i],
+                          (int)pids[j]);
+            free(pre);
+            free(direct);
+        }
+        ipc_sandbox_prog_free(prog);
+    }
+    ipc_sandbox_prog *prog = (ipc_sandbox_prog *)1;
+    ck_assert_int_eq(ipc_sandbox_prog_new("main", &prog), -EINVAL); /* nothing to load */
+    ck_assert_ptr_null(prog);
+    ck_assert_int_eq(ipc_sandbox_prog_new("bogus", &prog), -EINVAL);
+    ck_assert_int_eq(ipc_sandbox_prog_new(NULL, &prog), -EINVAL);
+    ck_assert_int_eq(ipc_sandbox_prog_apply(NULL, NULL), -EINVAL);
+    ipc_sandbox_prog_free(NULL);
+}
+END_TEST
+
+/* ---- in helper "precompiled": compiles, forks, reports (run natively even
+ * when the test runs under valgrind, which would otherwise also run the
+ * forked child and take the filter for itself) ---- */
+
+/* A shared page for the SIGSYS reporter, as the parent gives a launched
+ * child one; NULL on failure. */
+static void *new_crash_page(void)
+{
+    int fd = memfd_create("crash-page", MFD_CLOEXEC);
+    if (fd < 0)
+        return NULL;
+    void *page = ftruncate(fd, IPC_CRASHINFO_SIZE) == 0
+                     ? mmap(NULL, IPC_CRASHINFO_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0)
+                     : MAP_FAILED;
+    close(fd);
+    return page == MAP_FAILED ? NULL : page;
+}
+
+enum { STEP_SELF_KILL = 1, STEP_SOCKETPAIR = 2, STEP_PATH = 4 };
+enum { LAST_MOUNT, LAST_KILL_OTHER, LAST_FORK };
+
+/* The forked child: loads `prog` (compiled before the fork), says on `out`
+ * which of `steps` went as the policy says, then makes the forbidden call
+ * `last`. */
+static void run_forked(ipc_sandbox_prog *prog, void *page, unsigned steps, int last, pid_t other,
+                       int expect_path_errno, int out)
+{
+    no_core_files();
+    if (ipc_sandbox_prog_apply(prog, page) != 0)
+        _exit(90);
+    if ((steps & STEP_SELF_KILL) && kill(getpid(), 0) == 0 && write(out, "k", 1) != 1)
+        _exit(91);
+    int sv[2];
+    if ((steps & STEP_SOCKETPAIR) && socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) == 0) {
+        close(sv[0]);
+        close(sv[1]);
+        if (write(out, "s", 1) != 1)
+            _exit(92);
+    }
+    if (steps & STEP_PATH) {
+        int fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        int err = fd < 0 ? errno : 0;
+        if (fd >= 0)
+            close(fd);
+        if (err == expect_path_errno && write(out, "o", 1) != 1)
+            _exit(93);
+    }
+    if (last == LAST_MOUNT)
+        syscall(SYS_mount, "none", "/nonexistent", "tmpfs", 0ul, NULL);
+    else if (last == LAST_KILL_OTHER)
+        kill(other, 0);
+    else if (fork() == 0)
+        _exit(0);
+    _exit(0); /* not reached: the sandbox kills us */
+}
+
+/* Forks run_forked, waits for it and writes to fd 3
+ * "<what it said> <signal or -exit status> <syscall in the report>\n". */
+static int report_forked(ipc_sandbox_prog *prog, unsigned steps, int last, pid_t other,
+                         int expect_path_errno)
+{
+    void *page = new_crash_page();
+    int p[2];
+    if (!page || pipe2(p, O_CLOEXEC) != 0)
+        return 2;
+    pid_t pid = fork();
+    if (pid < 0)
+        return 3;
+    if (pid == 0) {
+        close(p[0]);
+        run_forked(prog, page, steps, last, other, expect_path_errno, p[1]);
+    }
+    close(p[1]);
+    char said[8];
+    ssize_t n = rig_read_for(p[0], said, sizeof said - 1, T_MS);
+    said[n > 0 ? n : 0] = '\0';
+    close(p[0]);
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid)
+        return 4;
+    /* What a parent makes of the page after a SIGSYS death: a report that
+     * names the syscall. */
+    int nr = -1;
+    uint32_t arch = 0;
+    ipc_crash_info info = {.pid = pid, .syscall_nr = -1};
+    snprintf(info.process_type, sizeof info.process_type, "content");
+    info.signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+    info.exited = !WIFSIGNALED(status);
+    info.exit_status = WIFEXITED(status) ? WEXITSTATUS(status) : 0;
+    if (info.signal == SIGSYS && ipc_crashinfo_read(page, IPC_CRASHINFO_SIZE, &nr, &arch)) {
+        info.syscall_nr = nr;
+        ipc_syscall_name(nr, arch, info.syscall_name, sizeof info.syscall_name);
+    }
+    munmap(page, IPC_CRASHINFO_SIZE);
+    char *text = NULL;
+    size_t len = 0;
+    if (ipc_crash_report_format(&info, NULL, &text, &len) != 0)
+        return 5;
+    const char *sc = strstr(text, "\nsyscall: ");
+    char name[IPC_CRASH_SYSCALL_MAX] = "-";
+    if (sc)
+        sscanf(sc + 10, "%47s", name);
+    char line[128];
+    int k = snprintf(line, sizeof line, "%s %d %s\n", said[0] ? said : "-",
+                     info.exited ? -info.exit_status : info.signal, name);
+    free(text);
+    return rig_write_all(3, line, (size_t)k) == 0 ? 0 : 6;
+}
+
+/* argv[1]: process type; argv[2]: "mount", "kill-other" or "fork";
+ * argv[3]: the errno a path open should fail with (0: it opens). */
+static int h_precompiled(int argc, char **argv)
+{
+    if (argc < 4)
+        return 1;
+    ipc_sandbox_prog *prog = NULL;
+    if (ipc_sandbox_prog_new(argv[1], &prog) != 0)
+        return 7;
+    int last = strcmp(argv[2], "mount") == 0        ? LAST_MOUNT
+               : strcmp(argv[2], "kill-other") == 0 ? LAST_KILL_OTHER
+                                                    : LAST_FORK;
+    unsigned steps = last == LAST_KILL_OTHER ? STEP_SELF_KILL | STEP_SOCKETPAIR | STEP_PATH : 0;
+    /* The other pid is ours: the one the program was compiled in. */
+    int rc = report_forked(prog, steps, last, getpid(), atoi(argv[3]));
+    ipc_sandbox_prog_free(prog);
+    return rc;
+}
+
+/* ---- the test side ---- */
+
+/* Runs helper "precompiled" and parses its line. */
+static void run_precompiled(const char *type, const char *last, int path_errno, char *said,
+                            int *sig, char *syscall_name)
+{
+    int p[2];
+    ck_assert_int_eq(pipe2(p, O_CLOEXEC), 0);
+    char err[16];
+    snprintf(err, sizeof err, "%d", path_errno);
+    const char *args[] = {type, last, err, NULL};
+    pid_t pid = rig_spawn_helper("precompiled", p[1], args);
+    ck_assert_int_gt(pid, 0);
+    close(p[1]);
+    char line[128];
+    ssize_t n = rig_read_until(p[0], line, sizeof line - 1, '\n', T_MS);
+    close(p[0]);
+    ck_assert_int_eq(rig_wait(pid), 0);
+    ck_assert_int_gt(n, 0);
+    line[n] = '\0';
+    ck_assert_int_eq(sscanf(line, "%7s %d %47s", said, sig, syscall_name), 3);
+}
+
+START_TEST(sandbox_precompiled_forbidden_syscall_named_in_crash_report)
+{
+    rig_fd_mark();
+    char said[8], name[48];
+    int sig = 0;
+    run_precompiled("test", "mount", 0, said, &sig, name);
+    ck_assert_int_eq(sig, SIGSYS);
+    ck_assert_str_eq(name, "mount");
+    rig_assert_no_leaks();
+}
+END_TEST
+
+START_TEST(sandbox_precompiled_policy_follows_the_forked_process)
+{
+    /* Compiled in the helper, loaded by its child, which has another pid:
+     * kill(2) to its own pid is allowed, to the helper's (the pid when
+     * compiling) refused; a path open as the rule table says; and a content
+     * process may not fork. */
+    rig_fd_mark();
+    ipc_sandbox_rule rules[256];
+    size_t n = ipc_sandbox_rules("content", rules, 256);
+    int path_errno = -1;
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(rules[i].syscall, "openat") == 0)
+            path_errno = strcmp(rules[i].action, "errno EACCES") == 0 ? EACCES : 0;
+    ck_assert_int_ge(path_errno, 0);
+    char said[8], name[48];
+    int sig = 0;
+    run_precompiled("content", "kill-other", path_errno, said, &sig, name);
+    ck_assert_str_eq(said, "kso");
+    ck_assert_int_eq(sig, SIGSYS);
+    ck_assert_str_eq(name, "kill");
+    run_precompiled("content", "fork", path_errno, said, &sig, name);
+    ck_assert_int_eq(sig, SIGSYS);
+    ck_assert_str_eq(name, "clone");
+    rig_assert_no_leaks();
+}
+END_TEST
+
 static Suite *suite(void)
 {
     Suite *s = suite_create("sandbox");
@@ -431,6 +675,10 @@ static Suite *suite(void)
     RIG_TCASE(s, "every_type", sandbox_every_type_starts_and_exits_cleanly, 60);
     RIG_TCASE(s, "paths", sandbox_path_calls_follow_policy, 30);
     RIG_TCASE(s, "real_io", sandbox_child_does_real_io_and_threads, 30);
+    RIG_TCASE(s, "precompiled", sandbox_precompiled_program_is_the_one_compiled_in_place, 30);
+    RIG_TCASE(s, "precompiled_forbidden",
+              sandbox_precompiled_forbidden_syscall_named_in_crash_report, 30);
+    RIG_TCASE(s, "precompiled_forked", sandbox_precompiled_policy_follows_the_forked_process, 30);
     return s;
 }
 

@@ -134,7 +134,9 @@ pid_t ipc_nuwa_manager_nuwa_pid(const ipc_nuwa_manager *m);
 /* Copies the pids of the spares ready now, oldest first; returns how many
  * there are (may exceed max). */
 size_t ipc_nuwa_manager_spare_pids(const ipc_nuwa_manager *m, pid_t *out, size_t max);
-/* Spares whose hello has arrived (SPARE_CONNECTED was reported). */
+/* Spares whose hello has arrived (main's IO thread has read it; the
+ * SPARE_CONNECTED event follows on the manager's next hello poll, within
+ * 1 ms). */
 unsigned ipc_nuwa_manager_connected_spares(const ipc_nuwa_manager *m);
 /* Begins a clean shutdown: Close() to every spare and app, then, once they
  * have all exited, to the fork server; stragglers are killed after
