@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <time.h>
@@ -56,7 +57,19 @@ struct ipc_chan {
     void (*read_done)(void *ctx);
     void *read_done_ctx;
 
-    /* IO thread only. */
+    /* The read side. The IO thread reads, and so may the listener's thread
+     * while it sleeps in its loop with nothing else to do (direct mode, see
+     * ipc__chan_listener_read): rmu, recursive because callbacks may close
+     * the channel, is held around every read and around shut(). */
+    pthread_mutex_t rmu;
+    int direct;         /* under rmu: the listener may read while idle */
+    int listener_idle;  /* under rmu: it is idle and will read what arrives */
+    int ctrunc_pending; /* under rmu: the listener's read lost fds */
+    int xfd;            /* direct mode: the IO thread's private epoll set */
+    struct event *xev;  /* ... watched by the IO loop */
+    int io_armed;       /* under rmu: the socket is armed in xfd */
+
+    /* IO thread (or the reader holding rmu). */
     ipc_loop *io;
     ipc_frame_decoder *dec;
     struct event *rev, *wev;
@@ -131,10 +144,15 @@ static void destroy(ipc_chan *c)
         event_free(c->rev);
     if (c->wev)
         event_free(c->wev);
+    if (c->xev)
+        event_free(c->xev);
+    if (c->xfd >= 0)
+        close(c->xfd);
     free(c->q);
     free(c->hdrs);
     free(c->channel_id);
     pthread_mutex_destroy(&c->mu);
+    pthread_mutex_destroy(&c->rmu);
     pthread_cond_destroy(&c->cv);
     pthread_cond_destroy(&c->cv_space);
     free(c);
@@ -151,6 +169,15 @@ static int chan_type_known(uint32_t type, void *ctx)
 {
     ipc_chan *c = ctx;
     return type == IPC_MSG_HELLO || c->user_limits.type_known(type, c->user_limits.type_ctx);
+}
+
+static void init_rmu(pthread_mutex_t *m)
+{
+    pthread_mutexattr_t a;
+    pthread_mutexattr_init(&a);
+    pthread_mutexattr_settype(&a, PTHREAD_MUTEX_RECURSIVE);
+    pthread_mutex_init(m, &a);
+    pthread_mutexattr_destroy(&a);
 }
 
 static int set_nonblock(int fd)
@@ -207,11 +234,12 @@ int ipc_chan_create(ipc_chan **out, const ipc_chan_opts *opts)
     if (!c)
         goto fail;
     atomic_init(&c->refs, 1);
-    c->fd = c->client_fd = c->client_map_fd = -1;
+    c->fd = c->client_fd = c->client_map_fd = c->xfd = -1;
     c->peer_pid = -1;
     c->mode = opts->mode;
     c->expect_pid = opts->peer_pid > 0 ? opts->peer_pid : 0;
     pthread_mutex_init(&c->mu, NULL);
+    init_rmu(&c->rmu);
     pthread_cond_init(&c->cv, NULL);
     pthread_cond_init(&c->cv_space, NULL);
     if (opts->listener)
@@ -446,7 +474,9 @@ static void io_fail_task(void *arg)
     pthread_mutex_lock(&c->mu);
     int err = c->write_err ? c->write_err : IPC_E_CLOSED;
     pthread_mutex_unlock(&c->mu);
+    pthread_mutex_lock(&c->rmu);
     fail_channel(c, err);
+    pthread_mutex_unlock(&c->rmu);
     ipc__chan_unref(c);
 }
 
@@ -648,11 +678,20 @@ static void write_cb(evutil_socket_t fd, short what, void *arg)
 
 
 /* Stops all I/O; the listener hears nothing more from here on. */
-static void shut(ipc_chan *c)
+static void shut_locked(ipc_chan *c)
 {
     if (c->closed_io)
         return;
     c->closed_io = 1;
+    c->direct = c->listener_idle = 0;
+    if (c->xev) {
+        event_free(c->xev);
+        c->xev = NULL;
+    }
+    if (c->xfd >= 0) {
+        close(c->xfd);
+        c->xfd = -1;
+    }
     pthread_mutex_lock(&c->mu);
     c->closed = 1;
     c->can_write = 0;
@@ -688,6 +727,9 @@ static void shut(ipc_chan *c)
     if (c->io)
         ipc__loop_remove_fork_hook(c->io, &c->fork_hook);
     if (c->fd >= 0) {
+        /* The listener's duplicate (direct mode) may outlive this fd for a
+         * while: the peer must see the end now all the same. */
+        shutdown(c->fd, SHUT_RDWR);
         close(c->fd);
         c->fd = -1;
     }
@@ -695,6 +737,13 @@ static void shut(ipc_chan *c)
     /* Closes the fds of frames that never completed. */
     ipc_frame_decoder_free(c->dec);
     c->dec = NULL;
+}
+
+static void shut(ipc_chan *c)
+{
+    pthread_mutex_lock(&c->rmu);
+    shut_locked(c);
+    pthread_mutex_unlock(&c->rmu);
 }
 
 /* Reports `err` once and closes. */
@@ -845,6 +894,7 @@ typedef struct read_result {
     ssize_t n;   /* bytes read, 0 at EOF, or -errno */
     int ctrunc;  /* the kernel cut the fds: the bytes still count */
     size_t room; /* what the read could have taken */
+    int ended;   /* a short read that proves the data ran out */
 } read_result;
 
 /* One recvmsg into the decoder. Fds go in before the bytes. */
@@ -874,6 +924,9 @@ static void read_once(ipc_chan *c, uint64_t *nfds, read_result *r)
     if (n < 0)
         return;
     r->room = len;
+    /* recvmsg stops after bytes that came with fds even when more are
+     * queued, so only a short read without fds shows the data ran out. */
+    r->ended = (size_t)n < len && mh.msg_controllen == 0;
     if (mh.msg_flags & MSG_CTRUNC) {
         close_cmsg_fds(&mh);
         r->ctrunc = 1;
@@ -917,23 +970,8 @@ static int after_read(ipc_chan *c, const read_result *r, uint64_t *nmsgs)
     return 1;
 }
 
-static void read_cb(evutil_socket_t fd, short what, void *arg)
+static void count_read(ipc_chan *c, uint64_t nmsgs, uint64_t nbytes, uint64_t nfds)
 {
-    (void)fd;
-    (void)what;
-    ipc_chan *c = arg;
-    ipc__chan_ref(c);
-    c->in_read = 1;
-    uint64_t nmsgs = 0, nbytes = 0, nfds = 0;
-    for (int i = 0; i < READS_PER_EVENT && !c->closed_io; i++) {
-        read_result r;
-        read_once(c, &nfds, &r);
-        if (r.n > 0)
-            nbytes += (size_t)r.n;
-        if (after_read(c, &r, &nmsgs))
-            break;
-    }
-    c->in_read = 0;
     pthread_mutex_lock(&c->mu);
     c->stats.msgs_received += nmsgs;
     c->stats.bytes_received += nbytes;
@@ -941,13 +979,252 @@ static void read_cb(evutil_socket_t fd, short what, void *arg)
     if (nmsgs)
         c->direct_streak = 0;
     pthread_mutex_unlock(&c->mu);
+}
+
+/* What a read delivered is complete: the filters' replies are written, the
+ * rest goes to the listener. */
+static void read_settled(ipc_chan *c)
+{
     if (c->flush_after_read) {
         c->flush_after_read = 0;
         flush(c, 1);
     }
     if (c->read_done)
         c->read_done(c->read_done_ctx);
+}
+
+/* The IO thread's read (under rmu), up to READS_PER_EVENT reads; the read
+ * event is level-triggered, so what is left (more data, or an end of stream
+ * behind the last bytes) brings it back. */
+static void io_read(ipc_chan *c)
+{
+    uint64_t nmsgs = 0, nbytes = 0, nfds = 0;
+    c->in_read = 1;
+    if (c->ctrunc_pending) {
+        /* The listener's read lost fds: deliver what it decoded, then fail. */
+        c->ctrunc_pending = 0;
+        drain_decoder(c, &nmsgs, 0);
+        bad_message(c, IPC_E_CTRUNC, 0);
+    } else {
+        /* What the listener's read left to us: a hello, or the error after
+         * the messages it delivered. */
+        drain_decoder(c, &nmsgs, 1);
+    }
+    for (int i = 0; i < READS_PER_EVENT && !c->closed_io; i++) {
+        read_result r;
+        read_once(c, &nfds, &r);
+        if (r.n > 0)
+            nbytes += (size_t)r.n;
+        int data = r.n > 0 && !r.ctrunc;
+        int stop = after_read(c, &r, &nmsgs);
+        /* recvmsg stops after bytes that came with fds even when more wait:
+         * only a short read without fds shows that the data ran out. */
+        if (data && !c->closed_io)
+            stop = r.ended;
+        if (stop)
+            break;
+    }
+    c->in_read = 0;
+    count_read(c, nmsgs, nbytes, nfds);
+    read_settled(c);
+}
+
+static void read_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    ipc_chan *c = arg;
+    ipc__chan_ref(c);
+    pthread_mutex_lock(&c->rmu);
+    if (!c->closed_io)
+        io_read(c);
+    pthread_mutex_unlock(&c->rmu);
     ipc__chan_unref(c);
+}
+
+static void io_read_task(void *arg)
+{
+    ipc_chan *c = arg;
+    pthread_mutex_lock(&c->rmu);
+    if (!c->closed_io)
+        io_read(c);
+    pthread_mutex_unlock(&c->rmu);
+    ipc__chan_unref(c);
+}
+
+/* Makes the IO thread read now (from the listener's thread). */
+static void post_io_read(ipc_chan *c)
+{
+    ipc__chan_ref(c);
+    if (ipc_loop_post(c->io, io_read_task, c) != 0)
+        ipc__chan_unref(c);
+}
+
+/* ---- the listener's reads (direct mode) ----
+ * In direct mode the IO thread watches the socket through a private epoll
+ * set (xfd) instead of its libevent base, because the listener's thread must
+ * switch that watch off while it sleeps in its loop (or both threads would
+ * wake for every message) and on again before it runs anything else, and
+ * epoll_ctl on a set of our own is safe from any thread. */
+
+/* Under rmu: the IO thread watches (on) or not. Arming with bytes already
+ * waiting reports them at once. */
+static void io_watch(ipc_chan *c, int on)
+{
+    if (c->xfd < 0 || c->io_armed == on)
+        return;
+    struct epoll_event ev = {.events = on ? EPOLLIN : 0};
+    if (epoll_ctl(c->xfd, EPOLL_CTL_MOD, c->fd, &ev) == 0)
+        c->io_armed = on;
+    else if (!on)
+        c->io_armed = 1; /* could not stop: harmless, the IO thread reads too */
+    else
+        post_io_read(c); /* could not start: make the IO thread look now */
+}
+
+/* The set is level-triggered, as is its only member: polling the set (as
+ * the IO loop's epoll does) drops the member from its ready list once the
+ * socket has been read dry, so nothing needs to be taken out of it here. */
+static void xset_cb(evutil_socket_t fd, short what, void *arg)
+{
+    (void)fd;
+    (void)what;
+    read_cb(-1, EV_READ, arg);
+}
+
+/* IO thread, under rmu: moves the IO thread's watch into (on) or out of the
+ * private set. */
+static int io_watch_private(ipc_chan *c, int on)
+{
+    if (on) {
+        int xfd = epoll_create1(EPOLL_CLOEXEC);
+        struct epoll_event ev = {.events = EPOLLIN};
+        struct event *xev = xfd < 0 ? NULL
+                                    : event_new(ipc_loop_base(c->io), xfd, EV_READ | EV_PERSIST,
+                                                xset_cb, c);
+        if (!xev || epoll_ctl(xfd, EPOLL_CTL_ADD, c->fd, &ev) != 0 || event_add(xev, NULL) != 0) {
+            if (xev)
+                event_free(xev);
+            if (xfd >= 0)
+                close(xfd);
+            return -ENOMEM;
+        }
+        event_del(c->rev);
+        c->xfd = xfd;
+        c->xev = xev;
+        c->io_armed = 1;
+        return 0;
+    }
+    if (c->xev) {
+        event_free(c->xev);
+        c->xev = NULL;
+    }
+    if (c->xfd >= 0) {
+        close(c->xfd);
+        c->xfd = -1;
+    }
+    c->io_armed = 0;
+    if (c->rev && !c->closed_io)
+        event_add(c->rev, NULL);
+    return 0;
+}
+
+void ipc__chan_set_direct(ipc_chan *c, int on)
+{
+    pthread_mutex_lock(&c->rmu);
+    if (c->closed_io)
+        on = 0;
+    if (on && !c->direct && io_watch_private(c, 1) != 0)
+        on = 0;
+    if (!on && c->direct) {
+        c->listener_idle = 0;
+        io_watch_private(c, 0);
+    }
+    c->direct = on;
+    pthread_mutex_unlock(&c->rmu);
+}
+
+int ipc__chan_dup_fd(ipc_chan *c)
+{
+    pthread_mutex_lock(&c->rmu);
+    int fd = -EBADF;
+    if (!c->closed_io) {
+        fd = fcntl(c->fd, F_DUPFD_CLOEXEC, 3);
+        if (fd < 0)
+            fd = -errno;
+    }
+    pthread_mutex_unlock(&c->rmu);
+    return fd;
+}
+
+void ipc__chan_listener_idle(ipc_chan *c, int idle)
+{
+    pthread_mutex_lock(&c->rmu);
+    if (c->direct && !c->closed_io) {
+        c->listener_idle = idle;
+        io_watch(c, !idle);
+    }
+    pthread_mutex_unlock(&c->rmu);
+}
+
+/* Delivers what the decoder holds, but stops before anything that is the IO
+ * thread's to handle: a hello (a protocol error by now) or the decoder's
+ * error. 0, or -1 when the IO thread must take over. */
+static int listener_drain(ipc_chan *c, uint64_t *nmsgs)
+{
+    const ipc_msg *next;
+    while (ipc_frame_decoder_peek(c->dec, &next) == 1) {
+        if (ipc_msg_type(next) == IPC_MSG_HELLO)
+            return -1;
+        ipc_msg *m;
+        ipc_frame_decoder_next(c->dec, &m);
+        (*nmsgs)++;
+        deliver(c, m);
+        if (c->closed_io)
+            return -1;
+    }
+    return ipc_frame_decoder_error(c->dec) ? -1 : 0;
+}
+
+int ipc__chan_listener_read(ipc_chan *c)
+{
+    pthread_mutex_lock(&c->rmu);
+    if (!c->direct || c->closed_io) {
+        pthread_mutex_unlock(&c->rmu);
+        return -1;
+    }
+    uint64_t nmsgs = 0, nbytes = 0, nfds = 0;
+    int at_end = 0, hand_over = 0;
+    for (int i = 0; i < READS_PER_EVENT && !hand_over && !at_end; i++) {
+        read_result r;
+        read_once(c, &nfds, &r);
+        if (r.n > 0)
+            nbytes += (size_t)r.n;
+        if (r.ctrunc) {
+            c->ctrunc_pending = 1;
+            hand_over = 1;
+        } else if (r.n == -EAGAIN || r.n == -EWOULDBLOCK) {
+            at_end = 1;
+        } else if (r.n <= 0 || listener_drain(c, &nmsgs) != 0) {
+            hand_over = 1; /* end of stream, errors, a hello: the IO thread's */
+        } else if (r.ended) {
+            at_end = 1;
+        }
+    }
+    /* We are about to run callbacks: the IO thread watches again (and reads
+     * at once whatever came after our last read). */
+    c->listener_idle = 0;
+    io_watch(c, 1);
+    if (!at_end || hand_over)
+        post_io_read(c); /* the rest, or what only the IO thread may report */
+    pthread_mutex_lock(&c->mu);
+    c->stats.listener_reads++;
+    pthread_mutex_unlock(&c->mu);
+    count_read(c, nmsgs, nbytes, nfds);
+    if (c->read_done)
+        c->read_done(c->read_done_ctx);
+    pthread_mutex_unlock(&c->rmu);
+    return hand_over ? -1 : nmsgs > 0;
 }
 
 /* ---- connect, close ---- */
@@ -968,7 +1245,11 @@ static void forget_after_fork(ipc__fork_hook *h)
     c->can_write = 0;
     c->busy = 0;
     c->thread_writing = 0;
+    c->direct = c->listener_idle = 0;
+    if (c->xev) /* the set is shared with the parent: never touch it here */
+        event_del(c->xev);
     pthread_mutex_init(&c->mu, NULL);
+    init_rmu(&c->rmu);
     pthread_cond_init(&c->cv, NULL);
     pthread_cond_init(&c->cv_space, NULL);
 }
@@ -1055,10 +1336,10 @@ int ipc__chan_wait_flushed(ipc_chan *c, int timeout_ms)
 
 void ipc_chan_close(ipc_chan *c)
 {
+    pthread_mutex_lock(&c->rmu);
     c->err_reported = 1; /* the owner closed it: nothing to report */
-    if (!c->closed_io) {
-        shut(c);
-    }
+    shut_locked(c);
+    pthread_mutex_unlock(&c->rmu);
 }
 
 void ipc_chan_free(ipc_chan *c)

@@ -406,6 +406,12 @@ int ipc_frame_decoder_next(ipc_frame_decoder *d, ipc_msg **out)
     return d->err;
 }
 
+int ipc_frame_decoder_peek(const ipc_frame_decoder *d, const ipc_msg **out)
+{
+    *out = d->ready_len > 0 ? d->ready[d->ready_head] : NULL;
+    return d->ready_len > 0;
+}
+
 int ipc_frame_decoder_finish(ipc_frame_decoder *d)
 {
     if (d->err)

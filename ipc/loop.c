@@ -76,6 +76,8 @@ struct ipc_loop {
 
     delayed *timers; /* loop thread only */
     ipc__fork_hook *hooks;
+    ipc__idle_hook *idle_hooks; /* loop thread only */
+    int idle;                   /* loop thread only: hooks were told idle = 1 */
 
     pthread_mutex_t park_mu;
     pthread_cond_t park_cv;
@@ -290,11 +292,50 @@ int ipc_loop_post_delayed(ipc_loop *loop, ipc_task_fn fn, void *arg, uint32_t ms
     return rc;
 }
 
+static void tell_idle(ipc_loop *loop, int idle)
+{
+    if (loop->idle == idle)
+        return;
+    loop->idle = idle;
+    for (ipc__idle_hook *h = loop->idle_hooks, *next; h; h = next) {
+        next = h->next;
+        h->fn(h, idle);
+    }
+}
+
+void ipc__loop_busy(ipc_loop *loop)
+{
+    tell_idle(loop, 0);
+}
+
+void ipc__loop_add_idle_hook(ipc_loop *loop, ipc__idle_hook *hook)
+{
+    hook->prev = NULL;
+    hook->next = loop->idle_hooks;
+    if (loop->idle_hooks)
+        loop->idle_hooks->prev = hook;
+    loop->idle_hooks = hook;
+    if (loop->idle)
+        hook->fn(hook, 0); /* it may not count as idle before the next wait */
+}
+
+void ipc__loop_remove_idle_hook(ipc_loop *loop, ipc__idle_hook *hook)
+{
+    if (hook->prev)
+        hook->prev->next = hook->next;
+    else if (loop->idle_hooks == hook)
+        loop->idle_hooks = hook->next;
+    if (hook->next)
+        hook->next->prev = hook->prev;
+    hook->prev = hook->next = NULL;
+}
+
 /* Runs the queued tasks in order. A quit stops after the current task; what
  * is left runs on the next iteration, in order. From here until the loop
  * next decides to sleep (prepare_sleep) posts need not wake it. */
 static void drain(ipc_loop *loop)
 {
+    tell_idle(loop, 0);
     if (loop->run_pos == loop->running.n) {
         loop->running.n = 0;
         loop->run_pos = 0;
@@ -467,7 +508,10 @@ static int iterate(ipc_loop *loop, int timeout_ms)
         if (evtimer_add(loop->timeout_ev, &tv) != 0)
             return -ENOMEM;
     }
+    if (timeout_ms != 0)
+        tell_idle(loop, 1);
     int rc = event_base_loop(loop->base, timeout_ms == 0 ? EVLOOP_NONBLOCK : EVLOOP_ONCE);
+    tell_idle(loop, 0);
     if (timeout_ms > 0)
         evtimer_del(loop->timeout_ev);
     return rc < 0 ? -EIO : 0;

@@ -29,6 +29,23 @@ typedef struct ipc__fork_hook {
 void ipc__loop_add_fork_hook(ipc_loop *loop, ipc__fork_hook *hook);
 void ipc__loop_remove_fork_hook(ipc_loop *loop, ipc__fork_hook *hook);
 
+/* Told when the loop's thread starts waiting for work (idle = 1: it sleeps in
+ * its loop and runs only libevent callbacks) and when it stops (idle = 0:
+ * before it runs tasks, when it leaves the wait, or on ipc__loop_busy()). A
+ * proxy uses it to let an idle listener thread read its socket itself. */
+typedef struct ipc__idle_hook {
+    void (*fn)(struct ipc__idle_hook *hook, int idle);
+    struct ipc__idle_hook *prev, *next;
+} ipc__idle_hook;
+/* Loop thread only. A hook added while the loop waits first hears idle = 0
+ * (or nothing, if the loop is busy). */
+void ipc__loop_add_idle_hook(ipc_loop *loop, ipc__idle_hook *hook);
+void ipc__loop_remove_idle_hook(ipc_loop *loop, ipc__idle_hook *hook);
+/* The loop thread is about to run callbacks of its own inside the wait (a
+ * libevent callback that dispatches to listeners): every hook hears idle = 0.
+ * Loop thread only. */
+void ipc__loop_busy(ipc_loop *loop);
+
 /* Counts the loop as running (parkable) before ipc_loop_run() is entered, so
  * a park right after the IO thread starts waits for it instead of failing. */
 void ipc__loop_mark_running(ipc_loop *loop);

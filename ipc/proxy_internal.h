@@ -4,6 +4,7 @@
 #define IPC_PROXY_INTERNAL_H
 
 #include "ipc/proxy.h"
+#include "loop_internal.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -43,11 +44,17 @@ struct ipc_proxy {
     void *lctx;
     ipc_side side;
 
-    /* IO thread only. */
+    /* IO thread only (and the listener's thread in a read of its own). */
     ipc_filter *filters;
     size_t nfilters, filters_cap;
     ipc__ev_vec batch; /* gathered during one read, posted at its end */
     char bad_name[128];
+    int direct_ok; /* IO thread: no filter: the listener may read itself */
+
+    /* Listener thread only: its own watch of the socket (direct mode). */
+    struct event *lrev;
+    int lfd; /* a duplicate of the socket, for the listener's epoll set */
+    ipc__idle_hook idle_hook;
 
     pthread_mutex_t mu;
     pthread_cond_t cv;
@@ -60,6 +67,7 @@ struct ipc_proxy {
     uint64_t replies_unmatched;
 
     atomic_int closing; /* ipc_proxy_close started: deliver nothing more */
+    atomic_int watch_posted; /* direct mode: a watch was (to be) started */
     atomic_uint next_txn;
 };
 

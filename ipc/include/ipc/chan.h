@@ -47,6 +47,8 @@ typedef struct ipc_chan_stats {
     uint64_t writes; /* sendmsg calls: msgs_sent / writes shows batching */
     uint64_t msgs_dropped_unsent; /* still queued when the channel closed */
     uint64_t replies_unmatched;   /* proxy only: sync replies no waiter wanted */
+    uint64_t listener_reads;      /* proxy only: reads done by the listener's own
+                                   * thread while idle (docs/channels.md) */
 } ipc_chan_stats;
 
 typedef struct ipc_chan ipc_chan;

@@ -59,6 +59,9 @@ int ipc_frame_decoder_feed(ipc_frame_decoder *dec, const void *data, size_t len)
  * is ready, or the decoder's error once the messages decoded before the error
  * have all been taken. Errors are sticky: the stream cannot be resynchronised. */
 int ipc_frame_decoder_next(ipc_frame_decoder *dec, ipc_msg **out);
+/* The message next() would return, left in the decoder (valid until the next
+ * call that changes it): 1 and *out, or 0 when none is ready. */
+int ipc_frame_decoder_peek(const ipc_frame_decoder *dec, const ipc_msg **out);
 /* Call at end of stream: 0 when it ended between frames with no spare fds,
  * IPC_E_TRUNCATED inside a frame, IPC_E_FD_COUNT with fds left over. */
 int ipc_frame_decoder_finish(ipc_frame_decoder *dec);
