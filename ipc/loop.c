@@ -255,7 +255,14 @@ static void delayed_arm_task(void *arg)
     delayed *d = arg;
     ipc_loop *loop = d->loop;
     d->ev = evtimer_new(loop->base, delayed_fire, d);
-    struct timeval tv = {.tv_sec = d->ms / 1000, .tv_usec = (d->ms % 1000) * 1000};
+    /* libevent times with CLOCK_MONOTONIC_COARSE (a jiffy of resolution),
+     * which could fire a few ms early; add one tick so delays are never
+     * shorter than asked. (Precise timers would need timerfd, which the
+     * children's sandbox refuses.) */
+    struct timespec res = {0, 4000000};
+    clock_getres(CLOCK_MONOTONIC_COARSE, &res);
+    long long us = (long long)d->ms * 1000 + res.tv_sec * 1000000LL + res.tv_nsec / 1000 + 1;
+    struct timeval tv = {.tv_sec = (time_t)(us / 1000000), .tv_usec = (suseconds_t)(us % 1000000)};
     if (!d->ev || evtimer_add(d->ev, &tv) != 0) {
         /* Out of memory on the loop thread: run late rather than never. */
         if (d->ev)
